@@ -1,0 +1,121 @@
+"""Input checks shared by the package.
+
+Every check raises with the argument's name, what was expected and what was
+given, so that bad input fails loudly instead of broadcasting into a wrong
+answer. They accept NumPy arrays and PyTorch tensors alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+Array = Any  # np.ndarray | torch.Tensor
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _type_name(x: object) -> str:
+    cls = type(x)
+    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+
+
+def _size(x: Array) -> int:
+    return x.numel() if isinstance(x, torch.Tensor) else x.size
+
+
+def _dims(layout: str) -> int:
+    """Number of axes in a layout string such as ``"(N, C)"``."""
+    inner = layout.strip("() ")
+    return len([part for part in inner.split(",") if part.strip()])
+
+
+def require_tensor(x: object, name: str) -> None:
+    """Raise TypeError unless ``x`` is a ``torch.Tensor``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {_type_name(x)}")
+
+
+def require_array(x: object, name: str) -> None:
+    """Raise TypeError unless ``x`` is a ``numpy.ndarray``."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray; got {_type_name(x)}")
+
+
+def require_layout(x: Array, name: str, layout: str) -> None:
+    """Raise ValueError unless ``x`` has as many axes as ``layout`` names.
+
+    ``layout`` reads like a docstring contract: ``"(N, C)"``, ``"(N,)"``.
+    """
+    if x.ndim != _dims(layout):
+        raise ValueError(f"{name} must have shape {layout}; got shape {tuple(x.shape)}")
+
+
+def require_min_ndim(x: Array, name: str, ndim: int) -> None:
+    """Raise ValueError unless ``x`` has at least ``ndim`` axes."""
+    if x.ndim < ndim:
+        raise ValueError(f"{name} must have at least {ndim} axis(es); got shape {tuple(x.shape)}")
+
+
+def require_floating(x: Array, name: str) -> None:
+    """Raise TypeError unless ``x`` holds floating-point numbers."""
+    floating = x.is_floating_point() if isinstance(x, torch.Tensor) else np.issubdtype(x.dtype, np.floating)
+    if not floating:
+        raise TypeError(f"{name} must have a floating-point dtype; got {x.dtype}")
+
+
+def require_same_shape(a: Array, a_name: str, b: Array, b_name: str) -> None:
+    """Raise ValueError unless ``a`` and ``b`` have exactly the same shape."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"{a_name} and {b_name} must have the same shape; "
+            f"got {a_name} {tuple(a.shape)} and {b_name} {tuple(b.shape)}"
+        )
+
+
+def require_class_labels(labels: Array, name: str, num_samples: int, num_classes: int) -> None:
+    """Check integer class labels of shape ``(N,)`` with values in ``[0, C)``."""
+    integer = (
+        not labels.is_floating_point() and not labels.is_complex() and labels.dtype != torch.bool
+        if isinstance(labels, torch.Tensor)
+        else np.issubdtype(labels.dtype, np.integer)
+    )
+    if not integer:
+        raise TypeError(f"{name} must hold integer class indices; got dtype {labels.dtype}")
+    if tuple(labels.shape) != (num_samples,):
+        raise ValueError(f"{name} must have shape (N,) = ({num_samples},); got shape {tuple(labels.shape)}")
+    if num_samples and (labels.min() < 0 or labels.max() >= num_classes):
+        lo, hi = int(labels.min()), int(labels.max())
+        raise ValueError(f"{name} must lie in [0, {num_classes}) for C = {num_classes} classes; got values in [{lo}, {hi}]")
+
+
+def require_binary_targets(targets: Array, name: str) -> None:
+    """Check floating targets with every value in ``[0, 1]``."""
+    require_floating(targets, name)
+    if _size(targets):
+        lo, hi = float(targets.min()), float(targets.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(f"{name} must lie in [0, 1]; got values in [{lo}, {hi}]")
+
+
+def require_reduction(reduction: str) -> None:
+    """Raise ValueError unless ``reduction`` is one of ``none``, ``mean``, ``sum``."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
+
+
+def require_positive(value: float, name: str) -> None:
+    """Raise ValueError unless ``value`` is a finite number greater than zero."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number; got {_type_name(value)}")
+    if not (0.0 < float(value) < float("inf")):
+        raise ValueError(f"{name} must be positive and finite; got {value}")
+
+
+def reduce(values: Array, reduction: str) -> Array:
+    """Apply ``reduction`` (``none``, ``mean`` or ``sum``) to per-sample values."""
+    if reduction == "none":
+        return values
+    return values.mean() if reduction == "mean" else values.sum()

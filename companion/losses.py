@@ -1,0 +1,174 @@
+"""Cross-entropy on logits, and binary cross-entropy with and without logits.
+
+Losses take *logits* (raw scores) because the log of a probability that has
+already underflowed to 0 is ``-inf``: fusing the softmax (or sigmoid) into the
+loss lets the log be taken analytically.
+
+- categorical: ``CE(z, y) = -log softmax(z)_y = logsumexp(z) - z_y``
+- binary:      ``BCE(z, y) = -y log s(z) - (1 - y) log(1 - s(z))``, ``s`` the sigmoid,
+               ``         = max(z, 0) - z y + log(1 + exp(-|z|))``  (the stable form)
+
+The gradient with respect to the logits is the prediction minus the target:
+``softmax(z) - onehot(y)`` and ``sigmoid(z) - y`` (see :func:`cross_entropy_grad`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from companion._checks import (
+    reduce,
+    require_array,
+    require_binary_targets,
+    require_class_labels,
+    require_floating,
+    require_layout,
+    require_reduction,
+    require_same_shape,
+    require_tensor,
+)
+from companion.activations import log_softmax_np, sigmoid, softmax
+
+
+def _check_logits_labels(logits, labels, reduction: str) -> None:
+    require_layout(logits, "logits", "(N, C)")
+    require_floating(logits, "logits")
+    n, c = logits.shape
+    require_class_labels(labels, "labels", n, c)
+    require_reduction(reduction)
+
+
+def _check_binary(logits, targets, reduction: str) -> None:
+    require_floating(logits, "logits")
+    require_binary_targets(targets, "targets")
+    require_same_shape(logits, "logits", targets, "targets")
+    require_reduction(reduction)
+
+
+# ----------------------------------------------------------------------------- categorical
+
+
+def cross_entropy_np(logits: np.ndarray, labels: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    """Softmax cross-entropy from logits, in NumPy.
+
+    Args:
+        logits: (N, C) scores.
+        labels: (N,) integer class indices in ``[0, C)``.
+        reduction: ``"none"`` gives (N,), ``"mean"`` and ``"sum"`` a scalar.
+    """
+    require_array(logits, "logits")
+    require_array(labels, "labels")
+    _check_logits_labels(logits, labels, reduction)
+    n = logits.shape[0]
+    per_sample = -log_softmax_np(logits, axis=1)[np.arange(n), labels]  # (N,)
+    return reduce(per_sample, reduction)
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Softmax cross-entropy from logits; equals ``F.cross_entropy``.
+
+    Args:
+        logits: (N, C) scores, floating dtype, any device.
+        labels: (N,) int64 class indices in ``[0, C)``, same device.
+        reduction: ``"none"`` gives (N,), ``"mean"`` and ``"sum"`` a scalar.
+    """
+    require_tensor(logits, "logits")
+    require_tensor(labels, "labels")
+    _check_logits_labels(logits, labels, reduction)
+    # CE = logsumexp(z) - z_y = log(sum_j exp(z_j - m)) - (z_y - m): both terms use the shifted
+    # scores, so nothing cancels, and the full (N, C) log-softmax is never formed
+    shifted = logits - logits.amax(dim=1, keepdim=True).detach()  # (N, C)
+    per_sample = torch.log(torch.exp(shifted).sum(dim=1)) - shifted.gather(1, labels[:, None]).squeeze(1)  # (N,)
+    return reduce(per_sample, reduction)
+
+
+def cross_entropy_grad(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """The analytic gradient of :func:`cross_entropy` with respect to ``logits``.
+
+    ``dCE/dz = softmax(z) - onehot(y)``, divided by ``N`` for ``reduction="mean"``.
+    This is all a loss layer sends backwards: it is where the gradient starts.
+
+    Returns:
+        (N, C), same dtype and device as ``logits``.
+    """
+    require_tensor(logits, "logits")
+    require_tensor(labels, "labels")
+    _check_logits_labels(logits, labels, reduction)
+    if reduction == "none":
+        raise ValueError("reduction must be 'mean' or 'sum' for a gradient of a scalar loss; got 'none'")
+    n, c = logits.shape
+    onehot = torch.nn.functional.one_hot(labels, c).to(logits.dtype)
+    grad = softmax(logits, dim=1) - onehot
+    return grad / n if reduction == "mean" else grad
+
+
+# ----------------------------------------------------------------------------- binary
+
+
+def binary_cross_entropy_with_logits_np(logits: np.ndarray, targets: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    """Stable BCE from logits, in NumPy: ``max(z, 0) - z y + log1p(exp(-|z|))``.
+
+    Args:
+        logits: any shape.
+        targets: same shape as ``logits``, values in [0, 1].
+    """
+    require_array(logits, "logits")
+    require_array(targets, "targets")
+    _check_binary(logits, targets, reduction)
+    per_element = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    return reduce(per_element, reduction)
+
+
+def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Stable BCE from logits; equals ``F.binary_cross_entropy_with_logits``.
+
+    ``-y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - z y + log(1 + exp(-|z|))``:
+    the exponent is never positive, and no probability is formed, so no log sees 0.
+
+    Args:
+        logits: any shape, floating dtype, any device.
+        targets: same shape as ``logits``, values in [0, 1].
+    """
+    require_tensor(logits, "logits")
+    require_tensor(targets, "targets")
+    _check_binary(logits, targets, reduction)
+    per_element = torch.clamp(logits, min=0) - logits * targets + torch.log1p(torch.exp(-logits.abs()))
+    return reduce(per_element, reduction)
+
+
+def naive_binary_cross_entropy_np(logits: np.ndarray, targets: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    """Sigmoid, then ``-y log p - (1 - y) log(1 - p)``: the unfused form, kept to show its failure.
+
+    Once ``|z|`` passes ~17 (float32) or ~37 (float64), ``p`` rounds to exactly
+    0 or 1, a log sees 0, and the loss becomes ``inf`` (or ``nan`` from ``0 * inf``).
+    """
+    require_array(logits, "logits")
+    require_array(targets, "targets")
+    _check_binary(logits, targets, reduction)
+    p = 1.0 / (1.0 + np.exp(-logits))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        per_element = -targets * np.log(p) - (1 - targets) * np.log(1 - p)
+    return reduce(per_element, reduction)
+
+
+def naive_binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """PyTorch twin of :func:`naive_binary_cross_entropy_np` (no clamping, unlike ``F.binary_cross_entropy``)."""
+    require_tensor(logits, "logits")
+    require_tensor(targets, "targets")
+    _check_binary(logits, targets, reduction)
+    p = 1.0 / (1.0 + torch.exp(-logits))
+    per_element = -targets * torch.log(p) - (1 - targets) * torch.log(1 - p)
+    return reduce(per_element, reduction)
+
+
+def binary_cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Analytic gradient of BCE-with-logits: ``sigmoid(z) - y`` (divided by the count for ``mean``)."""
+    require_tensor(logits, "logits")
+    require_tensor(targets, "targets")
+    _check_binary(logits, targets, reduction)
+    if reduction == "none":
+        raise ValueError("reduction must be 'mean' or 'sum' for a gradient of a scalar loss; got 'none'")
+    grad = sigmoid(logits) - targets
+    return grad / logits.numel() if reduction == "mean" else grad
+

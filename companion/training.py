@@ -1,0 +1,71 @@
+"""A minimal training loop shared by the chapters.
+
+It does what every chapter would otherwise copy: forward, loss, backward,
+step, and a record of the loss. The device is the model's: inputs and targets
+must already be there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    *,
+    steps: int,
+    batch_size: int | None = None,
+    generator: torch.Generator | None = None,
+) -> list[float]:
+    """Train ``model`` for ``steps`` optimizer steps and return the loss of each step.
+
+    Args:
+        model: maps ``inputs[i:j]`` to whatever ``loss_fn`` takes first.
+        loss_fn: ``loss_fn(model(x), y)`` returns a scalar tensor.
+        inputs: (N, ...) on the model's device. targets: (N, ...) on the same device.
+        optimizer: built on ``model.parameters()``.
+        steps: number of updates.
+        batch_size: ``None`` for full-batch steps; otherwise each step draws a
+            random mini-batch of this size (indices from ``generator``, on the CPU).
+    Returns:
+        the ``steps`` training losses, as Python floats (read once, at the end).
+    """
+    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise TypeError(
+            f"inputs and targets must be torch.Tensors; got {type(inputs).__name__} and {type(targets).__name__}"
+        )
+    if inputs.shape[0] != targets.shape[0]:
+        raise ValueError(
+            f"inputs and targets must have the same first dimension N; got {inputs.shape[0]} and {targets.shape[0]}"
+        )
+    param = next(model.parameters(), None)
+    if param is not None and inputs.device != param.device:
+        raise ValueError(f"inputs must be on the model's device {param.device}; got {inputs.device}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int; got {steps!r}")
+    n = inputs.shape[0]
+    if batch_size is not None and not (isinstance(batch_size, int) and 1 <= batch_size <= n):
+        raise ValueError(f"batch_size must be None or an int in [1, N] = [1, {n}]; got {batch_size!r}")
+
+    model.train()
+    history = []
+    for _ in range(steps):
+        if batch_size is None:
+            x, y = inputs, targets
+        else:
+            index = torch.randperm(n, generator=generator)[:batch_size].to(inputs.device)
+            x, y = inputs[index], targets[index]
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        history.append(loss.detach())
+    model.eval()
+    return torch.stack(history).tolist()

@@ -1,0 +1,31 @@
+"""Synthetic data sets: deterministic, CPU-generated, shaped as documented."""
+
+import pytest
+import torch
+
+from companion.data import make_blobs
+
+
+def test_make_blobs_is_deterministic_and_shaped(generator):
+    x, y = make_blobs(100, 3, generator=generator, num_features=4)
+    x2, y2 = make_blobs(100, 3, generator=torch.Generator().manual_seed(0), num_features=4)
+    assert x.shape == (100, 4) and x.dtype == torch.float32 and x.device.type == "cpu"
+    assert y.shape == (100,) and y.dtype == torch.int64 and set(y.tolist()) == {0, 1, 2}
+    torch.testing.assert_close(x, x2)
+    assert torch.equal(y, y2)
+
+
+def test_make_blobs_class_weights_control_the_class_shares(generator):
+    _, y = make_blobs(20_000, 2, generator=generator, class_weights=(9, 1))
+    assert y.float().mean().item() == pytest.approx(0.1, abs=0.01)
+
+
+def test_make_blobs_rejects_bad_arguments(generator):
+    with pytest.raises(ValueError, match="class_weights must be 3 non-negative numbers"):
+        make_blobs(10, 3, generator=generator, class_weights=(1, 1))
+    with pytest.raises(ValueError, match="num_classes must be >= 2; got 1"):
+        make_blobs(10, 1, generator=generator)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator; got int"):
+        make_blobs(10, 2, generator=0)
+    with pytest.raises(ValueError, match="spread must be positive and finite; got 0"):
+        make_blobs(10, 2, generator=generator, spread=0)
