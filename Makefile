@@ -1,0 +1,44 @@
+# Commands for the course. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help env book test check notebook notebooks chapter bench clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+env: $(STAMP)  ## create .venv with the pinned environment and companion (editable)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)  ## build the HTML book into _build/html (warnings are errors)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+test: $(STAMP)  ## run every test: unit tests, notebook checks, nbval on every chapter
+	$(BIN)/python -m pytest
+
+check: $(STAMP)  ## check that sources and notebooks agree and were executed in order
+	$(BIN)/python tools/notebooks.py check
+
+notebook: $(STAMP)  ## execute one chapter: make notebook CHAPTER=book/part1/<slug>.md
+	@test -n "$(CHAPTER)" || { echo "usage: make notebook CHAPTER=book/<part>/<slug>.md"; exit 2; }
+	$(BIN)/python tools/notebooks.py execute $(CHAPTER)
+
+notebooks: $(STAMP)  ## execute every chapter
+	$(BIN)/python tools/notebooks.py execute --all
+
+chapter: $(STAMP)  ## scaffold a chapter: make chapter CHAPTER=book/part2/<slug>.md TITLE="2.1 ..."
+	@test -n "$(CHAPTER)" -a -n "$(TITLE)" || { echo 'usage: make chapter CHAPTER=book/<part>/<slug>.md TITLE="..."'; exit 2; }
+	$(BIN)/python tools/notebooks.py new $(CHAPTER) "$(TITLE)"
+
+bench: $(STAMP)  ## run the benchmarks (on demand; not part of the tests)
+	$(BIN)/python benchmarks/run.py
+
+clean:  ## remove the build output (keeps .venv)
+	rm -rf _build

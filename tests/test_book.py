@@ -1,0 +1,67 @@
+"""The book's structure: paired and executed chapters, the table of contents, the map of questions.
+
+nbval skips code cells whose execution_count is None, so a cell added to a
+source without re-executing would pass silently: these checks close that gap.
+"""
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import notebooks  # noqa: E402  (tools/notebooks.py: the pipeline under test)
+
+CHAPTERS = notebooks.chapter_sources()
+
+
+def toc_chapters() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [s["file"] for part in toc["parts"] for ch in part["chapters"] for s in ch.get("sections", [])]
+
+
+def test_the_book_has_chapters():
+    assert CHAPTERS, "no chapter sources found under book/<part>/"
+
+
+@pytest.mark.parametrize("md_path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_notebook_matches_its_source_and_was_executed_in_order(md_path):
+    assert notebooks.check_chapter(md_path) == []
+
+
+def test_every_notebook_has_a_source():
+    assert [p for p in notebooks.check_all() if "without its Markdown source" in p] == []
+
+
+def test_toc_lists_exactly_the_chapters_on_disk():
+    on_disk = sorted(str(p.relative_to(ROOT).with_suffix("")) for p in CHAPTERS)
+    assert sorted(toc_chapters()) == on_disk
+
+
+def test_the_map_links_every_chapter_and_only_written_ones():
+    intro = (ROOT / "book" / "intro.md").read_text()
+    linked = sorted("book/" + target for target in re.findall(r"\{doc\}`[^`]*<(part\d/[^>]+)>`", intro))
+    assert linked == sorted(toc_chapters())
+    rows = re.findall(r"^\| (\d\.\d) \|", intro, re.M)
+    assert len(rows) == 29 and len(set(rows)) == 29
+
+
+def test_execute_is_reproducible_and_passes_the_check(tmp_path, monkeypatch):
+    md_path = tmp_path / "part" / "demo.md"
+    md_path.parent.mkdir()
+    monkeypatch.setattr(notebooks, "BOOK", tmp_path)
+    notebooks.new_chapter(md_path, "0.0 Demo")
+    md_path.write_text(md_path.read_text() + "\n```{code-cell} ipython3\nprint(sum(range(10)))\n```\n")
+    first = notebooks.execute_chapter(md_path).read_bytes()
+    second = notebooks.execute_chapter(md_path).read_bytes()
+    assert first == second
+    assert notebooks.check_chapter(md_path) == []
+    cells = nbformat.reads(first.decode(), as_version=4).cells
+    assert cells[-1].outputs[0]["text"] == "45\n"
+
+    md_path.write_text(md_path.read_text() + "\n```{code-cell} ipython3\n1 + 1\n```\n")
+    assert any("differ from the source" in p for p in notebooks.check_chapter(md_path))

@@ -1,0 +1,236 @@
+"""The book's notebook pipeline: scaffold, execute and check chapters.
+
+Each chapter is a MyST Markdown source ``book/<part>/<slug>.md`` (what people
+edit and review) paired with its executed notebook ``book/<part>/<slug>.ipynb``
+(what the book renders, Colab opens and nbval checks).
+
+    python tools/notebooks.py new book/part2/softmax-over-channels.md "2.1 Title"
+    python tools/notebooks.py execute book/part1/softmax-output-layer.md [...]
+    python tools/notebooks.py execute --all
+    python tools/notebooks.py check
+
+``execute`` is reproducible: the same source gives a byte-identical notebook.
+Cell ids are derived from the cell contents, execution runs on the CPU (the
+committed outputs are the CPU ones) with timing and interpreter-version
+metadata left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+CELL_TIMEOUT_S = 120
+
+SETUP_CELL = '''\
+# Setup: makes this chapter run in a fresh runtime (such as Colab); silent when all is in place.
+import importlib, importlib.util, subprocess, sys, warnings
+
+BOOK_COMPANION_VERSION = "{version}"
+if importlib.util.find_spec("companion") is None:  # install the version this chapter was built with
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"git+{repository}@v{{BOOK_COMPANION_VERSION}}"], check=True)
+    importlib.invalidate_caches()
+import companion
+
+if companion.__version__ != BOOK_COMPANION_VERSION:
+    warnings.warn(f"this chapter was built with companion {{BOOK_COMPANION_VERSION}}, "
+                  f"but {{companion.__version__}} is installed: outputs may differ")'''
+
+FRONT_MATTER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+    format_version: 0.13
+    jupytext_version: {jupytext_version}
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+def companion_version() -> str:
+    text = (ROOT / "companion" / "__init__.py").read_text()
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
+def repository_url() -> str:
+    """The repository URL, set once in ``_config.yml`` (``repository: url:``)."""
+    text = (ROOT / "_config.yml").read_text()
+    match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", text, re.M)
+    if match is None:
+        raise SystemExit("_config.yml has no 'repository: url:' entry")
+    return match.group(1)
+
+
+def setup_cell_source() -> str:
+    return SETUP_CELL.format(version=companion_version(), repository=repository_url())
+
+
+def _display(path: Path) -> Path:
+    """``path`` relative to the repository when it lies inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def chapter_sources() -> list[Path]:
+    """Every chapter source: the Markdown files one folder below ``book/``."""
+    return sorted(BOOK.glob("*/*.md"))
+
+
+# ----------------------------------------------------------------------------- new
+
+
+def new_chapter(md_path: Path, title: str) -> None:
+    if md_path.exists():
+        raise SystemExit(f"{md_path} exists already")
+    if md_path.parent.parent != BOOK:
+        raise SystemExit(f"a chapter lives in book/<part>/<slug>.md; got {md_path}")
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.write_text(
+        FRONT_MATTER.format(jupytext_version=jupytext.__version__)
+        + f"\n# {title}\n\n"
+        + "```{code-cell} ipython3\n:tags: [hide-input]\n\n"
+        + setup_cell_source()
+        + "\n```\n\n"
+        + "The question, in our words.\n"
+    )
+    print(f"wrote {_display(md_path)}; add it to _toc.yml and the map in book/intro.md")
+
+
+# ----------------------------------------------------------------------------- execute
+
+
+def stable_cell_ids(nb: nbformat.NotebookNode) -> None:
+    """Give each cell an id derived from its type and source (unique within the notebook)."""
+    seen: dict[str, int] = {}
+    for cell in nb.cells:
+        digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
+        seen[digest] = seen.get(digest, 0) + 1
+        cell.id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+
+
+def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
+    nb.metadata.get("language_info", {}).pop("version", None)
+    nb.metadata.pop("jupytext", None)  # pairing is set once, in jupytext.toml
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+
+
+def run_chapter(md_path: Path) -> nbformat.NotebookNode:
+    """Execute ``md_path``'s cells in a fresh kernel on the CPU and return the executed notebook."""
+    nb = jupytext.read(md_path)
+    stable_cell_ids(nb)
+    env_backup = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the committed outputs are the CPU ones
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    try:
+        client = NotebookClient(
+            nb,
+            timeout=CELL_TIMEOUT_S,
+            kernel_name="python3",
+            record_timing=False,
+            resources={"metadata": {"path": str(md_path.parent)}},
+        )
+        client.execute()
+    finally:
+        if env_backup is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES")
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = env_backup
+    strip_volatile_metadata(nb)
+    return nb
+
+
+def execute_chapter(md_path: Path) -> Path:
+    """Execute a chapter source and write its paired notebook; return the notebook's path."""
+    ipynb_path = md_path.with_suffix(".ipynb")
+    nbformat.write(run_chapter(md_path), ipynb_path)
+    return ipynb_path
+
+
+# ----------------------------------------------------------------------------- check
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def check_chapter(md_path: Path) -> list[str]:
+    """Problems with one chapter: pairing, execution order, setup cell, metadata."""
+    name = _display(md_path)
+    ipynb_path = md_path.with_suffix(".ipynb")
+    if not ipynb_path.exists():
+        return [f"{name}: no executed notebook {ipynb_path.name}; run `make notebook CHAPTER={name}`"]
+    source = jupytext.read(md_path)
+    executed = nbformat.read(ipynb_path, as_version=4)
+    problems = []
+    source_cells = [(c.cell_type, c.source, _tags(c)) for c in source.cells]
+    executed_cells = [(c.cell_type, c.source, _tags(c)) for c in executed.cells]
+    if source_cells != executed_cells:
+        problems.append(f"{name}: the notebook's cells differ from the source's; re-execute the chapter")
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    counts = [c.get("execution_count") for c in code]
+    if counts != list(range(1, len(code) + 1)):
+        problems.append(f"{name}: code cells were not all executed in order 1..n (execution counts {counts})")
+    if not code or code[0].source != setup_cell_source():
+        problems.append(f"{name}: the first code cell is not the current setup cell (see tools/notebooks.py)")
+    if any("execution" in c.metadata for c in executed.cells) or "version" in executed.metadata.get("language_info", {}):
+        problems.append(f"{name}: the notebook holds volatile metadata; re-execute the chapter")
+    return problems
+
+
+def check_all() -> list[str]:
+    problems = []
+    for md_path in chapter_sources():
+        problems += check_chapter(md_path)
+    for ipynb_path in sorted(BOOK.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" not in ipynb_path.parts and not ipynb_path.with_suffix(".md").exists():
+            problems.append(f"{_display(ipynb_path)}: a notebook without its Markdown source")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    new = commands.add_parser("new", help="scaffold a chapter source with its setup cell")
+    new.add_argument("path", type=Path)
+    new.add_argument("title")
+    execute = commands.add_parser("execute", help="execute chapter sources into their notebooks")
+    execute.add_argument("paths", nargs="*", type=Path)
+    execute.add_argument("--all", action="store_true", help="every chapter of the book")
+    commands.add_parser("check", help="check pairing, execution order and setup cells")
+    args = parser.parse_args(argv)
+
+    if args.command == "new":
+        new_chapter(args.path.resolve(), args.title)
+    elif args.command == "execute":
+        paths = chapter_sources() if args.all else [p.resolve() for p in args.paths]
+        if not paths:
+            parser.error("execute needs chapter paths or --all")
+        for md_path in paths:
+            if md_path.suffix != ".md" or not md_path.exists():
+                parser.error(f"not a chapter source: {md_path}")
+            print(f"executed {_display(execute_chapter(md_path))}")
+    else:
+        problems = check_all()
+        print("\n".join(problems) or f"{len(chapter_sources())} chapters: sources and notebooks agree")
+        return 1 if problems else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
