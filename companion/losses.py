@@ -31,7 +31,10 @@ from companion._checks import (
 from companion.activations import log_softmax_np, sigmoid, softmax
 
 
-def _check_logits_labels(logits, labels, reduction: str) -> None:
+def _check_logits_labels(logits, labels, reduction: str, require_type) -> None:
+    """Checks for (N, C) logits and (N,) labels; ``require_type`` is require_tensor or require_array."""
+    require_type(logits, "logits")
+    require_type(labels, "labels")
     require_layout(logits, "logits", "(N, C)")
     require_floating(logits, "logits")
     n, c = logits.shape
@@ -39,11 +42,19 @@ def _check_logits_labels(logits, labels, reduction: str) -> None:
     require_reduction(reduction)
 
 
-def _check_binary(logits, targets, reduction: str) -> None:
+def _check_binary(logits, targets, reduction: str, require_type) -> None:
+    """Checks for logits and same-shape targets in [0, 1]; ``require_type`` as above."""
+    require_type(logits, "logits")
+    require_type(targets, "targets")
     require_floating(logits, "logits")
     require_binary_targets(targets, "targets")
     require_same_shape(logits, "logits", targets, "targets")
     require_reduction(reduction)
+
+
+def _require_scalar_reduction(reduction: str) -> None:
+    if reduction == "none":
+        raise ValueError("reduction must be 'mean' or 'sum' for a gradient of a scalar loss; got 'none'")
 
 
 # ----------------------------------------------------------------------------- categorical
@@ -57,9 +68,7 @@ def cross_entropy_np(logits: np.ndarray, labels: np.ndarray, reduction: str = "m
         labels: (N,) integer class indices in ``[0, C)``.
         reduction: ``"none"`` gives (N,), ``"mean"`` and ``"sum"`` a scalar.
     """
-    require_array(logits, "logits")
-    require_array(labels, "labels")
-    _check_logits_labels(logits, labels, reduction)
+    _check_logits_labels(logits, labels, reduction, require_array)
     n = logits.shape[0]
     per_sample = -log_softmax_np(logits, axis=1)[np.arange(n), labels]  # (N,)
     return reduce(per_sample, reduction)
@@ -73,9 +82,7 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "
         labels: (N,) int64 class indices in ``[0, C)``, same device.
         reduction: ``"none"`` gives (N,), ``"mean"`` and ``"sum"`` a scalar.
     """
-    require_tensor(logits, "logits")
-    require_tensor(labels, "labels")
-    _check_logits_labels(logits, labels, reduction)
+    _check_logits_labels(logits, labels, reduction, require_tensor)
     # CE = logsumexp(z) - z_y = log(sum_j exp(z_j - m)) - (z_y - m): both terms use the shifted
     # scores, so nothing cancels, and the full (N, C) log-softmax is never formed
     shifted = logits - logits.amax(dim=1, keepdim=True).detach()  # (N, C)
@@ -92,11 +99,8 @@ def cross_entropy_grad(logits: torch.Tensor, labels: torch.Tensor, reduction: st
     Returns:
         (N, C), same dtype and device as ``logits``.
     """
-    require_tensor(logits, "logits")
-    require_tensor(labels, "labels")
-    _check_logits_labels(logits, labels, reduction)
-    if reduction == "none":
-        raise ValueError("reduction must be 'mean' or 'sum' for a gradient of a scalar loss; got 'none'")
+    _check_logits_labels(logits, labels, reduction, require_tensor)
+    _require_scalar_reduction(reduction)
     n, c = logits.shape
     onehot = torch.nn.functional.one_hot(labels, c).to(logits.dtype)
     grad = softmax(logits, dim=1) - onehot
@@ -113,9 +117,7 @@ def binary_cross_entropy_with_logits_np(logits: np.ndarray, targets: np.ndarray,
         logits: any shape.
         targets: same shape as ``logits``, values in [0, 1].
     """
-    require_array(logits, "logits")
-    require_array(targets, "targets")
-    _check_binary(logits, targets, reduction)
+    _check_binary(logits, targets, reduction, require_array)
     per_element = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
     return reduce(per_element, reduction)
 
@@ -130,9 +132,7 @@ def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor
         logits: any shape, floating dtype, any device.
         targets: same shape as ``logits``, values in [0, 1].
     """
-    require_tensor(logits, "logits")
-    require_tensor(targets, "targets")
-    _check_binary(logits, targets, reduction)
+    _check_binary(logits, targets, reduction, require_tensor)
     per_element = torch.clamp(logits, min=0) - logits * targets + torch.log1p(torch.exp(-logits.abs()))
     return reduce(per_element, reduction)
 
@@ -143,9 +143,7 @@ def naive_binary_cross_entropy_np(logits: np.ndarray, targets: np.ndarray, reduc
     Once ``|z|`` passes ~17 (float32) or ~37 (float64), ``p`` rounds to exactly
     0 or 1, a log sees 0, and the loss becomes ``inf`` (or ``nan`` from ``0 * inf``).
     """
-    require_array(logits, "logits")
-    require_array(targets, "targets")
-    _check_binary(logits, targets, reduction)
+    _check_binary(logits, targets, reduction, require_array)
     p = 1.0 / (1.0 + np.exp(-logits))
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         per_element = -targets * np.log(p) - (1 - targets) * np.log(1 - p)
@@ -154,9 +152,7 @@ def naive_binary_cross_entropy_np(logits: np.ndarray, targets: np.ndarray, reduc
 
 def naive_binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """PyTorch twin of :func:`naive_binary_cross_entropy_np` (no clamping, unlike ``F.binary_cross_entropy``)."""
-    require_tensor(logits, "logits")
-    require_tensor(targets, "targets")
-    _check_binary(logits, targets, reduction)
+    _check_binary(logits, targets, reduction, require_tensor)
     p = 1.0 / (1.0 + torch.exp(-logits))
     per_element = -targets * torch.log(p) - (1 - targets) * torch.log(1 - p)
     return reduce(per_element, reduction)
@@ -164,11 +160,8 @@ def naive_binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, redu
 
 def binary_cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Analytic gradient of BCE-with-logits: ``sigmoid(z) - y`` (divided by the count for ``mean``)."""
-    require_tensor(logits, "logits")
-    require_tensor(targets, "targets")
-    _check_binary(logits, targets, reduction)
-    if reduction == "none":
-        raise ValueError("reduction must be 'mean' or 'sum' for a gradient of a scalar loss; got 'none'")
+    _check_binary(logits, targets, reduction, require_tensor)
+    _require_scalar_reduction(reduction)
     grad = sigmoid(logits) - targets
     return grad / logits.numel() if reduction == "mean" else grad
 
