@@ -31,6 +31,10 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 CELL_TIMEOUT_S = 120
+# Kernel settings, also given to nbval's kernels by the root conftest.py. One thread:
+# the chapters' models are tiny, so threads only add overhead, and a fixed thread
+# count keeps the floating-point reduction order the same on every machine.
+KERNEL_ENV = {"OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 
 SETUP_CELL = '''\
 # Setup: makes this chapter run in a fresh runtime (such as Colab); silent when all is in place.
@@ -123,6 +127,28 @@ def stable_cell_ids(nb: nbformat.NotebookNode) -> None:
         cell.id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
 
 
+def merge_streams(nb: nbformat.NotebookNode) -> None:
+    """Join consecutive stdout (or stderr) outputs of a cell into one.
+
+    How the kernel splits a cell's printing into messages depends on timing, so
+    without this two runs of the same cell can store different output lists.
+    """
+    for cell in nb.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            previous = merged[-1] if merged else None
+            if (
+                previous is not None
+                and output.output_type == previous.output_type == "stream"
+                and output.name == previous.name
+            ):
+                previous.text += output.text
+            else:
+                merged.append(output)
+        if "outputs" in cell:
+            cell.outputs = merged
+
+
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
     nb.metadata.get("language_info", {}).pop("version", None)
     nb.metadata.pop("jupytext", None)  # pairing is set once, in jupytext.toml
@@ -136,7 +162,7 @@ def run_chapter(md_path: Path) -> nbformat.NotebookNode:
     stable_cell_ids(nb)
     env_backup = os.environ.get("CUDA_VISIBLE_DEVICES")
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the committed outputs are the CPU ones
-    os.environ.setdefault("PYTHONHASHSEED", "0")
+    os.environ.update(KERNEL_ENV)
     try:
         client = NotebookClient(
             nb,
@@ -151,6 +177,7 @@ def run_chapter(md_path: Path) -> nbformat.NotebookNode:
             os.environ.pop("CUDA_VISIBLE_DEVICES")
         else:
             os.environ["CUDA_VISIBLE_DEVICES"] = env_backup
+    merge_streams(nb)
     strip_volatile_metadata(nb)
     return nb
 
