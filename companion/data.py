@@ -67,3 +67,108 @@ def make_blobs(
     centres[:, 0], centres[:, 1] = radius * torch.cos(angles), radius * torch.sin(angles)
     noise = spread * torch.randn(num_samples, num_features, generator=generator)
     return centres[labels] + noise, labels
+
+
+_VELOCITY_MAP_SEED = 20240515  # fixes the task's hidden map; the generator only draws samples
+
+
+def make_velocity_task(
+    num_samples: int,
+    *,
+    generator: torch.Generator,
+    num_features: int = 8,
+    bimodal: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs ``x ~ N(0, I)`` and a 2-D velocity in ``(-1, 1)^2`` that depends smoothly on them.
+
+    ``v = tanh(x A + sin(x B))`` with fixed random maps ``A, B: (F, 2)``
+    (entries ``N(0, 1 / F)``). The maps are the same in every call (drawn from
+    a fixed seed), so a training set and a test set drawn by two calls
+    describe the same task; ``generator`` draws only the samples.
+
+    With ``bimodal=True`` a hidden fair coin flips the sign of both components:
+    the same input then has two equally likely answers, ``+v`` and ``-v``.
+
+    Returns:
+        inputs: (N, F) float32. velocities: (N, 2) float32, each component in (-1, 1).
+    """
+    _require_count(num_samples, "num_samples")
+    _require_count(num_features, "num_features")
+    _require_generator(generator)
+    if not isinstance(bimodal, bool):
+        raise TypeError(f"bimodal must be a bool; got {type(bimodal).__name__}")
+    task = torch.Generator().manual_seed(_VELOCITY_MAP_SEED)
+    maps = torch.randn(2, num_features, 2, generator=task) / math.sqrt(num_features)  # A, B: (F, 2)
+    inputs = torch.randn(num_samples, num_features, generator=generator)  # (N, F)
+    velocities = torch.tanh(inputs @ maps[0] + torch.sin(inputs @ maps[1]))  # (N, 2)
+    if bimodal:
+        sign = 2.0 * torch.randint(0, 2, (num_samples, 1), generator=generator) - 1.0  # (N, 1), +1 or -1
+        velocities = sign * velocities
+    return inputs, velocities
+
+
+# ----------------------------------------------------------------------------- token task (chapter 1.6)
+
+SUMMARY_TOKEN = 0  # position of the summary token (like BERT's [CLS]) that carries the question kind
+TYPE_FEATURE = 0  # raised on a token that looks like an answer (a date, a name...)
+CUE_FEATURE = 1  # raised on a cue token (such as "born in") just before the token it points at
+KIND_FEATURE = 2  # on the summary token: +kind_signal for a type question, -kind_signal for a cue question
+TYPE_QUESTION, CUE_QUESTION = 0, 1  # the kinds of question
+
+
+def make_token_task(
+    num_samples: int,
+    num_tokens: int,
+    *,
+    generator: torch.Generator,
+    num_features: int = 8,
+    strong: float = 4.0,
+    weak: float = 1.5,
+    decoy: float = 4.0,
+    type_share: float = 0.3,
+    kind_signal: float = 2.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A span-pointing task where two kinds of evidence locate the answer token.
+
+    Every token's encoding is Gaussian noise; then, for each example:
+
+    - a *type question* (drawn with probability ``type_share``) raises
+      ``TYPE_FEATURE`` of the answer token by ``strong`` and ``CUE_FEATURE`` of the
+      token before it by ``weak``; a *decoy* token elsewhere gets a cue of ``decoy``;
+    - a *cue question* does the opposite: a ``strong`` cue before the answer, a
+      ``weak`` type mark on it, and a decoy token with a type mark of ``decoy``;
+    - the summary token (position 0) gets ``+kind_signal`` (type question) or
+      ``-kind_signal`` (cue question) on ``KIND_FEATURE``.
+
+    So a head that reads each token finds type questions' answers, a head that
+    reads the token to the left finds cue questions' answers, each is fooled by
+    the other kind's decoy, and only the summary token says which one to trust.
+    Answers and decoys are distinct positions in ``[2, num_tokens)``.
+
+    Returns:
+        encodings: (N, T, D) float32. answers: (N,) int64 in ``[2, T)``.
+        kinds: (N,) int64, ``TYPE_QUESTION`` (0) or ``CUE_QUESTION`` (1).
+    """
+    _require_count(num_samples, "num_samples")
+    _require_count(num_tokens, "num_tokens", minimum=4)
+    _require_count(num_features, "num_features", minimum=3)
+    for value, name in ((strong, "strong"), (weak, "weak"), (decoy, "decoy"), (kind_signal, "kind_signal")):
+        require_positive(value, name)
+    if isinstance(type_share, bool) or not isinstance(type_share, (int, float)) or not 0.0 <= type_share <= 1.0:
+        raise ValueError(f"type_share must be a number in [0, 1]; got {type_share!r}")
+    _require_generator(generator)
+    n, t = num_samples, num_tokens
+    encodings = torch.randn(n, t, num_features, generator=generator)  # (N, T, D)
+    kinds = (torch.rand(n, generator=generator) >= type_share).long()  # (N,) 0 = type, 1 = cue
+    answers = torch.randint(2, t, (n,), generator=generator)  # (N,)
+    # a decoy at a different position in [2, T): shift the answer by 1..T-3, cyclically
+    decoys = (answers - 2 + torch.randint(1, t - 2, (n,), generator=generator)) % (t - 2) + 2  # (N,)
+    rows = torch.arange(n)
+    is_type = kinds == TYPE_QUESTION
+    strong_, weak_ = torch.tensor(strong), torch.tensor(weak)
+    encodings[rows, answers, TYPE_FEATURE] += torch.where(is_type, strong_, weak_)
+    encodings[rows, answers - 1, CUE_FEATURE] += torch.where(is_type, weak_, strong_)
+    encodings[rows[is_type], decoys[is_type] - 1, CUE_FEATURE] += decoy  # a cue pointing at the decoy
+    encodings[rows[~is_type], decoys[~is_type], TYPE_FEATURE] += decoy  # a decoy that looks like an answer
+    encodings[:, SUMMARY_TOKEN, KIND_FEATURE] += torch.where(is_type, kind_signal, -kind_signal)
+    return encodings, answers, kinds
