@@ -169,6 +169,7 @@ def run_chapter(md_path: Path) -> nbformat.NotebookNode:
             timeout=CELL_TIMEOUT_S,
             kernel_name="python3",
             record_timing=False,
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter on stderr
             resources={"metadata": {"path": str(md_path.parent)}},
         )
         client.execute()
