@@ -114,6 +114,25 @@ def require_positive(value: float, name: str) -> None:
         raise ValueError(f"{name} must be positive and finite; got {value}")
 
 
+def require_int(value: object, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int; TypeError unless it is an integer, ValueError if below ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def require_int_pair(value: object, name: str, minimum: int = 1) -> tuple[int, int]:
+    """An int, or a pair of ints, as a (height, width) pair, each checked by :func:`require_int`."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints; got {value!r}")
+        return require_int(value[0], name, minimum), require_int(value[1], name, minimum)
+    v = require_int(value, name, minimum)
+    return v, v
+
+
 def reduce(values: Array, reduction: str) -> Array:
     """Apply ``reduction`` (``none``, ``mean`` or ``sum``) to per-sample values."""
     if reduction == "none":
