@@ -172,3 +172,40 @@ def make_token_task(
     encodings[rows[~is_type], decoys[~is_type], TYPE_FEATURE] += decoy  # a decoy that looks like an answer
     encodings[:, SUMMARY_TOKEN, KIND_FEATURE] += torch.where(is_type, kind_signal, -kind_signal)
     return encodings, answers, kinds
+
+
+# ----------------------------------------------------------------------------- shape images
+
+SHAPE_NAMES = ("square", "ring", "cross")  # label k is SHAPE_NAMES[k]
+
+
+def make_shape_images(
+    num_samples: int, *, generator: torch.Generator, size: int = 24, noise: float = 0.2
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Noisy images with one bright object each: a filled square, a ring or a cross.
+
+    The three objects have about the same area (49, 44 and 45 pixels), so the
+    total brightness does not tell them apart; each is centred at a random
+    position at least 5 pixels from the border. Pixel values are 1 on the
+    object, 0 elsewhere, plus Gaussian noise of standard deviation ``noise``.
+
+    Returns:
+        images: (N, 1, size, size) float32. labels: (N,) int64, indices into
+        ``SHAPE_NAMES``. masks: (N, size, size) bool, the object's pixels.
+    """
+    _require_count(num_samples, "num_samples")
+    _require_count(size, "size", minimum=11)
+    require_positive(noise, "noise")
+    _require_generator(generator)
+    n = num_samples
+    labels = torch.randint(0, len(SHAPE_NAMES), (n,), generator=generator)  # (N,)
+    centre = torch.randint(5, size - 5, (n, 2), generator=generator)  # (N, 2): row, column
+    positions = torch.arange(size)
+    dy = (positions[None, :, None] - centre[:, 0, None, None]).abs()  # (N, size, 1)
+    dx = (positions[None, None, :] - centre[:, 1, None, None]).abs()  # (N, 1, size)
+    square = (dy <= 3) & (dx <= 3)  # 7 x 7
+    ring = (dy**2 + dx**2 <= 17) & (dy**2 + dx**2 >= 5)
+    cross = ((dy <= 1) & (dx <= 4)) | ((dx <= 1) & (dy <= 4))  # two 3 x 9 bars
+    masks = torch.stack([square, ring, cross], dim=1)[torch.arange(n), labels]  # (N, size, size)
+    images = masks.float() + noise * torch.randn(n, size, size, generator=generator)
+    return images[:, None], labels, masks

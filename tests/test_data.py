@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from companion.data import make_blobs
+from companion.data import SHAPE_NAMES, make_blobs, make_shape_images
 
 
 def test_make_blobs_is_deterministic_and_shaped(generator):
@@ -29,3 +29,23 @@ def test_make_blobs_rejects_bad_arguments(generator):
         make_blobs(10, 2, generator=0)
     with pytest.raises(ValueError, match="spread must be positive and finite; got 0"):
         make_blobs(10, 2, generator=generator, spread=0)
+
+
+def test_make_shape_images_draws_one_object_per_image(generator):
+    images, labels, masks = make_shape_images(300, generator=generator)
+    assert images.shape == (300, 1, 24, 24) and images.dtype == torch.float32
+    assert labels.shape == (300,) and set(labels.tolist()) == {0, 1, 2}
+    areas = {SHAPE_NAMES[k]: int(masks[labels == k][0].sum()) for k in range(3)}
+    assert areas == {"square": 49, "ring": 44, "cross": 45}
+    assert all(int(m.sum()) == areas[SHAPE_NAMES[k]] for m, k in zip(masks, labels.tolist()))  # never clipped
+    inside = images[:, 0][masks].mean() - images[:, 0][~masks].mean()
+    assert inside.item() == pytest.approx(1.0, abs=0.05)  # the object is 1 brighter than the background
+    again = make_shape_images(300, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(images, again[0]) and torch.equal(labels, again[1])
+
+
+def test_make_shape_images_rejects_bad_arguments(generator):
+    with pytest.raises(ValueError, match="size must be >= 11; got 8"):
+        make_shape_images(10, generator=generator, size=8)
+    with pytest.raises(ValueError, match="noise must be positive and finite; got 0"):
+        make_shape_images(10, generator=generator, noise=0)
