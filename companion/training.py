@@ -7,6 +7,7 @@ must already be there.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import torch
@@ -23,6 +24,7 @@ def fit(
     steps: int,
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> list[float]:
     """Train ``model`` for ``steps`` optimizer steps and return the loss of each step.
 
@@ -34,6 +36,7 @@ def fit(
         steps: number of updates.
         batch_size: ``None`` for full-batch steps; otherwise each step draws a
             random mini-batch of this size (indices from ``generator``, on the CPU).
+        progress: show a text progress bar on stderr (see :class:`ProgressBar`).
     Returns:
         the ``steps`` training losses, as Python floats (read once, at the end).
     """
@@ -56,7 +59,8 @@ def fit(
 
     model.train()
     history = []
-    for _ in range(steps):
+    bar = ProgressBar(steps, "training") if progress else None
+    for step in range(steps):
         if batch_size is None:
             x, y = inputs, targets
         else:
@@ -67,5 +71,32 @@ def fit(
         loss.backward()
         optimizer.step()
         history.append(loss.detach())
+        if bar is not None:
+            bar.update(step + 1)
     model.eval()
     return torch.stack(history).tolist()
+
+
+class ProgressBar:
+    """A text progress bar that redraws itself at fixed fractions of the work.
+
+    It redraws after every ``1 / updates`` of the total (not on a timer), so the
+    same run always prints the same text, and a notebook's stored output
+    does not change from one execution to the next.
+
+        training  50% |##########          | 100/200
+    """
+
+    def __init__(self, total: int, description: str, width: int = 20, updates: int = 10, stream=None) -> None:
+        self.total, self.description, self.width = total, description, width
+        self.marks = {round(total * k / updates) for k in range(1, updates + 1)}  # steps at which to redraw
+        self.stream = sys.stderr if stream is None else stream
+
+    def update(self, done: int) -> None:
+        """Record that ``done`` of ``total`` steps are finished; redraw at the marks."""
+        if done not in self.marks:
+            return
+        filled = self.width * done // self.total
+        line = f"\r{self.description} {100 * done // self.total:3d}% |{'#' * filled}{' ' * (self.width - filled)}| {done}/{self.total}"
+        self.stream.write(line + ("\n" if done == self.total else ""))
+        self.stream.flush()

@@ -43,3 +43,22 @@ def test_fit_rejects_inputs_on_another_device():
     with pytest.raises(ValueError, match="inputs must be on the model's device cpu"):
         fit(model, cross_entropy, torch.zeros(4, 2, device="cuda"), torch.zeros(4, dtype=torch.long),
             torch.optim.SGD(model.parameters(), lr=0.1), steps=1)
+
+
+def test_progress_bar_redraws_at_fixed_fractions_only():
+    import io
+
+    from companion.training import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(7, "t", width=4, updates=3, stream=stream)
+    for done in range(1, 8):
+        bar.update(done)
+    assert stream.getvalue() == "\rt  28% |#   | 2/7\rt  71% |##  | 5/7\rt 100% |####| 7/7\n"
+
+
+def test_fit_shows_progress_on_stderr(capsys):
+    model = nn.Linear(2, 3)
+    fit(model, cross_entropy, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
+        torch.optim.SGD(model.parameters(), lr=0.1), steps=20, progress=True)
+    assert capsys.readouterr().err.endswith("\rtraining 100% |####################| 20/20\n")

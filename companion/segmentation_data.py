@@ -1,0 +1,115 @@
+"""A synthetic segmentation data set: coloured shapes of several classes on a noisy background.
+
+Each image holds a few objects; each object is a square, a disc, a triangle
+or a cross (classes 1 to 4; 0 is the background) drawn in its class's colour,
+and the label map says which class every pixel belongs to. ``object_size``
+sets the objects' half-extent in pixels, so the same generator makes objects
+that fill a good part of the image or cover well under 1% of it.
+
+Generated on the CPU from a seeded ``torch.Generator``; move the tensors to a
+device afterwards.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from companion.data import _require_count, _require_generator
+from companion._checks import require_positive
+
+SHAPE_CLASSES = ("background", "square", "disc", "triangle", "cross")  # label k is SHAPE_CLASSES[k]
+
+# one colour per class (RGB in [0, 1]); the background is mid-grey
+PALETTE = torch.tensor(
+    [
+        [0.5, 0.5, 0.5],  # background
+        [0.9, 0.2, 0.2],  # square
+        [0.2, 0.8, 0.3],  # disc
+        [0.2, 0.4, 0.9],  # triangle
+        [0.9, 0.8, 0.2],  # cross
+    ]
+)
+
+
+def _require_range_pair(value: tuple[int, int], name: str, minimum: int) -> tuple[int, int]:
+    if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)):
+        raise TypeError(f"{name} must be a pair of ints (low, high); got {value!r}")
+    low, high = value
+    if not minimum <= low <= high:
+        raise ValueError(f"{name} must satisfy {minimum} <= low <= high; got {value}")
+    return low, high
+
+
+def shape_masks(kind: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """Pixels covered by each object, by broadcasting.
+
+    Args:
+        kind: (N,) shape class in 1..4. dy, dx: (N, H, 1) and (N, 1, W) signed
+            offsets of every row and column from the object's centre.
+        radius: (N,) half-extent in pixels.
+    Returns:
+        (N, H, W) bool.
+    """
+    r = radius[:, None, None]
+    square = (dy.abs() <= r) & (dx.abs() <= r)
+    disc = dy**2 + dx**2 <= r**2
+    triangle = (dy <= r) & (dy >= -r) & (2 * dx.abs() <= dy + r)  # apex up, base at the bottom
+    arm = torch.clamp(r // 3, min=0)
+    cross = ((dy.abs() <= arm) & (dx.abs() <= r)) | ((dx.abs() <= arm) & (dy.abs() <= r))
+    stacked = torch.stack([square, disc, triangle, cross], dim=1)  # (N, 4, H, W)
+    return stacked[torch.arange(kind.shape[0]), kind - 1]
+
+
+def make_segmentation_data(
+    num_samples: int,
+    *,
+    generator: torch.Generator,
+    size: int = 32,
+    num_classes: int = 4,
+    object_size: tuple[int, int] = (4, 8),
+    objects_per_image: tuple[int, int] = (1, 3),
+    noise: float = 0.15,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images with labelled objects, for per-pixel classification.
+
+    Args:
+        num_samples: N. size: the images are size x size.
+        num_classes: C, the background plus C - 1 shape classes (2 to 5).
+        object_size: (low, high) half-extent of an object in pixels, drawn
+            uniformly; a half-extent r gives a square of side 2r + 1.
+        objects_per_image: (low, high) number of objects per image, drawn
+            uniformly; later objects are drawn over earlier ones.
+        noise: standard deviation of the Gaussian noise added to every pixel.
+    Returns:
+        images: (N, 3, size, size) float32. labels: (N, size, size) int64 in [0, C).
+    """
+    _require_count(num_samples, "num_samples")
+    _require_count(size, "size", minimum=4)
+    _require_count(num_classes, "num_classes", minimum=2)
+    if num_classes > len(SHAPE_CLASSES):
+        raise ValueError(f"num_classes must be at most {len(SHAPE_CLASSES)}; got {num_classes}")
+    low_r, high_r = _require_range_pair(object_size, "object_size", minimum=0)
+    low_k, high_k = _require_range_pair(objects_per_image, "objects_per_image", minimum=0)
+    if 2 * high_r + 1 > size:
+        raise ValueError(f"object_size's high end {high_r} is too large for size={size} (needs 2 * {high_r} + 1 <= {size})")
+    require_positive(noise, "noise")
+    _require_generator(generator)
+
+    n = num_samples
+    labels = torch.zeros(n, size, size, dtype=torch.int64)
+    counts = torch.randint(low_k, high_k + 1, (n,), generator=generator)  # (N,)
+    positions = torch.arange(size)
+    for slot in range(high_k):  # a loop over object slots, not pixels
+        kind = torch.randint(1, num_classes, (n,), generator=generator)  # (N,)
+        radius = torch.randint(low_r, high_r + 1, (n,), generator=generator)  # (N,)
+        centre = torch.stack(
+            [torch.randint(0, size, (n,), generator=generator), torch.randint(0, size, (n,), generator=generator)], dim=1
+        )
+        centre = torch.minimum(torch.maximum(centre, radius[:, None]), size - 1 - radius[:, None])  # inside the image
+        dy = (positions[None, :, None] - centre[:, 0, None, None])  # (N, size, 1)
+        dx = (positions[None, None, :] - centre[:, 1, None, None])  # (N, 1, size)
+        drawn = shape_masks(kind, dy, dx, radius) & (slot < counts)[:, None, None]  # (N, size, size)
+        labels = torch.where(drawn, kind[:, None, None], labels)
+    images = PALETTE[labels].permute(0, 3, 1, 2)  # (N, 3, size, size)
+    images = images + noise * torch.randn(images.shape, generator=generator)
+    return images.contiguous(), labels
