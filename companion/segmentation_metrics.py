@@ -1,0 +1,241 @@
+"""Segmentation metrics, all read off one confusion matrix built with one ``bincount``.
+
+Every pixel is a (true class, predicted class) pair. Encoding the pair as the
+single integer ``C * label + pred`` turns counting all pairs into one
+histogram, ``bincount``, whose ``C * C`` bins reshape into the confusion
+matrix: rows are the true class, columns the predicted class. Every metric
+below is a few vector operations on that matrix, so a whole validation set is
+summarised by adding its batches' matrices and computing the metrics once.
+
+For class ``c``, with ``cm`` the (C, C) matrix::
+
+    TP_c = cm[c, c]          true c, predicted c
+    FN_c = cm[c, :].sum() - TP_c   true c, predicted something else
+    FP_c = cm[:, c].sum() - TP_c   predicted c, true something else
+
+Conventions for the edge cases (a class absent from an image is common, and an
+image can be entirely ignored):
+
+- A class absent from both the target and the prediction has no IoU or Dice:
+  ``0 / 0`` is reported as NaN, and the means skip it (``nanmean``). A class
+  that is predicted but absent from the target has IoU 0 and counts.
+- A confusion matrix of zeros (every pixel ignored, or no pixels) makes every
+  metric NaN: there is nothing to measure, and NaN says so instead of a
+  number that would bias an average. No error is raised.
+
+Metrics are returned in float64 so that pixel counts beyond 2**24 (a few
+hundred large images) are still exact; they live on the matrix's device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from companion._checks import (
+    Array,
+    _size,
+    require_array,
+    require_int,
+    require_layout,
+    require_same_shape,
+    require_tensor,
+)
+
+
+def _is_integer(x: Array) -> bool:
+    if isinstance(x, torch.Tensor):
+        return not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
+    return np.issubdtype(x.dtype, np.integer)
+
+
+def _check_label_maps(pred: Array, labels: Array, num_classes: int, ignore_index: int | None) -> None:
+    """Check types, shapes and ``ignore_index``; the values are checked by :func:`_require_in_range`."""
+    require_int(num_classes, "num_classes", minimum=1)
+    if ignore_index is not None:
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+            kind = type(ignore_index).__name__
+            raise TypeError(f"ignore_index must be an int or None; got {kind} {ignore_index!r}")
+        if 0 <= ignore_index < num_classes:
+            raise ValueError(
+                f"ignore_index must lie outside the class range [0, {num_classes}); got {ignore_index}, "
+                "which would silently drop a real class"
+            )
+    if not _is_integer(pred):
+        message = (
+            "pred must be an integer label map (N, H, W); take argmax over the class dim 1 first; "
+            f"got dtype {pred.dtype} and shape {tuple(pred.shape)}"
+        )
+        if pred.ndim == 4 and labels.ndim == 3 and tuple(pred.shape[:3]) == tuple(labels.shape):
+            channels_first = (pred.shape[0], *pred.shape[2:]) == tuple(labels.shape)
+            if not channels_first:
+                message += (
+                    f"; that shape is (N, H, W, C)-like: logits must be (N, C, H, W) with C = {pred.shape[3]} "
+                    "channels first, so use logits.permute(0, 3, 1, 2).argmax(dim=1)"
+                )
+        raise TypeError(message)
+    if not _is_integer(labels):
+        raise TypeError(f"labels must be an integer label map (N, H, W); got dtype {labels.dtype}")
+    require_layout(labels, "labels", "(N, H, W)")
+    require_layout(pred, "pred", "(N, H, W)")
+    require_same_shape(pred, "pred", labels, "labels")
+    if isinstance(pred, torch.Tensor) and pred.device != labels.device:
+        raise ValueError(f"pred and labels must be on the same device; got {pred.device} and {labels.device}")
+
+
+def _require_in_range(x: Array, name: str, num_classes: int, also_allowed: str = "") -> None:
+    """Raise ValueError unless every value of the integer map ``x`` lies in [0, C); one min and one max."""
+    if _size(x) == 0:
+        return
+    lo, hi = int(x.min()), int(x.max())
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(
+            f"{name} must lie in [0, {num_classes}) for C = {num_classes} classes{also_allowed}; "
+            f"got values in [{lo}, {hi}]"
+        )
+
+
+def confusion_matrix(
+    pred: torch.Tensor, labels: torch.Tensor, num_classes: int, ignore_index: int | None = None
+) -> torch.Tensor:
+    """Count (true class, predicted class) pairs over all pixels with one ``torch.bincount``.
+
+    Args:
+        pred: (N, H, W) integer predicted classes in [0, C), e.g. ``logits.argmax(dim=1)``.
+        labels: (N, H, W) integer true classes in [0, C), or ``ignore_index``.
+        num_classes: C.
+        ignore_index: label value whose pixels are left out of the count
+            (whatever is predicted there); must lie outside [0, C). None: no pixel is ignored.
+    Returns:
+        (C, C) int64 tensor on the inputs' device; ``cm[t, p]`` is the number of
+        pixels of true class ``t`` predicted as ``p`` (rows = true class).
+    Raises:
+        TypeError: a float ``pred`` (logits passed instead of a label map), non-integer labels.
+        ValueError: wrong or mismatched shapes, values out of range.
+
+    >>> labels = torch.tensor([[[0, 1], [1, 2]]])  # (1, 2, 2)
+    >>> pred = torch.tensor([[[0, 1], [2, 2]]])
+    >>> confusion_matrix(pred, labels, num_classes=3)
+    tensor([[1, 0, 0],
+            [0, 1, 1],
+            [0, 0, 1]])
+    """
+    require_tensor(pred, "pred")
+    require_tensor(labels, "labels")
+    _check_label_maps(pred, labels, num_classes, ignore_index)
+    c = num_classes
+    ignored = None if ignore_index is None else labels == ignore_index  # (N, H, W) bool
+    true_class = labels if ignored is None else labels.masked_fill(ignored, 0)  # ignored pixels: any valid class
+    _require_in_range(pred, "pred", c)
+    _require_in_range(true_class, "labels", c, "" if ignored is None else f" or equal ignore_index = {ignore_index}")
+    # pair (t, p) -> bin C*t + p, in int64 so that a small label dtype cannot overflow
+    bins = torch.add(pred.long(), true_class.long(), alpha=c)  # (N, H, W)
+    if ignored is not None:
+        bins.masked_fill_(ignored, c * c)  # an extra bin, dropped below
+    counts = torch.bincount(bins.flatten(), minlength=c * c + 1)  # (C*C + 1,)
+    return counts[: c * c].reshape(c, c)
+
+
+def confusion_matrix_np(
+    pred: np.ndarray, labels: np.ndarray, num_classes: int, ignore_index: int | None = None
+) -> np.ndarray:
+    """NumPy twin of :func:`confusion_matrix` (same contract), with ``np.bincount``.
+
+    Returns:
+        (C, C) int64 array, rows = true class.
+    """
+    require_array(pred, "pred")
+    require_array(labels, "labels")
+    _check_label_maps(pred, labels, num_classes, ignore_index)
+    c = num_classes
+    ignored = None if ignore_index is None else labels == ignore_index  # (N, H, W) bool
+    true_class = labels if ignored is None else np.where(ignored, 0, labels)  # ignored pixels: any valid class
+    _require_in_range(pred, "pred", c)
+    _require_in_range(true_class, "labels", c, "" if ignored is None else f" or equal ignore_index = {ignore_index}")
+    # pair (t, p) -> bin C*t + p, in int64 so that a small label dtype cannot overflow
+    bins = true_class.astype(np.int64)  # (N, H, W), a copy: updated in place below
+    bins *= c
+    bins += pred
+    if ignored is not None:
+        bins[ignored] = c * c  # an extra bin, dropped below
+    counts = np.bincount(bins.ravel(), minlength=c * c + 1)  # (C*C + 1,)
+    return counts[: c * c].reshape(c, c).astype(np.int64, copy=False)
+
+
+def _check_confusion_matrix(cm: torch.Tensor) -> torch.Tensor:
+    """Check a square (C, C) matrix and return it as float64 (exact for counts below 2**53)."""
+    require_tensor(cm, "cm")
+    require_layout(cm, "cm", "(C, C)")
+    if cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be square (C, C), rows = true class; got shape {tuple(cm.shape)}")
+    return cm.double()
+
+
+def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    """``numerator / denominator``, NaN where the denominator is 0 (the quantity is undefined)."""
+    return torch.where(denominator > 0, numerator / denominator.clamp_min(1), torch.nan)
+
+
+def pixel_accuracy(cm: torch.Tensor) -> torch.Tensor:
+    """Fraction of counted pixels whose class is right: ``trace(cm) / sum(cm)``.
+
+    Args:
+        cm: (C, C) confusion matrix, rows = true class.
+    Returns:
+        0-dim float64 tensor; NaN when ``cm`` is all zeros (no pixel counted).
+    """
+    cm = _check_confusion_matrix(cm)
+    return _ratio(cm.diagonal().sum(), cm.sum())
+
+
+def per_class_iou(cm: torch.Tensor) -> torch.Tensor:
+    """Intersection over union of each class: ``TP / (TP + FP + FN)``.
+
+    Args:
+        cm: (C, C) confusion matrix, rows = true class.
+    Returns:
+        (C,) float64; NaN for a class absent from both target and prediction
+        (its union is empty). A class predicted but absent from the target gets 0.
+    """
+    cm = _check_confusion_matrix(cm)
+    true_pos = cm.diagonal()  # (C,)
+    # union = TP + FP + FN = (row sum) + (column sum) - TP
+    union = cm.sum(dim=1) + cm.sum(dim=0) - true_pos  # (C,)
+    return _ratio(true_pos, union)
+
+
+def mean_iou(cm: torch.Tensor) -> torch.Tensor:
+    """Mean of :func:`per_class_iou` over the classes that have one (NaN entries skipped).
+
+    Returns:
+        0-dim float64 tensor; NaN when no class has an IoU (``cm`` all zeros).
+    """
+    return per_class_iou(cm).nanmean()
+
+
+def dice(cm: torch.Tensor) -> torch.Tensor:
+    """Dice coefficient (F1 score) of each class: ``2 TP / (2 TP + FP + FN)`` = ``2 IoU / (1 + IoU)``.
+
+    Args:
+        cm: (C, C) confusion matrix, rows = true class.
+    Returns:
+        (C,) float64; NaN for a class absent from both target and prediction, as for IoU.
+    """
+    cm = _check_confusion_matrix(cm)
+    # 2 TP + FP + FN = (row sum) + (column sum)
+    return _ratio(2 * cm.diagonal(), cm.sum(dim=1) + cm.sum(dim=0))
+
+
+def balanced_accuracy(cm: torch.Tensor) -> torch.Tensor:
+    """Mean per-class recall, ``mean_c TP_c / (TP_c + FN_c)``, over the classes present in the target.
+
+    Unlike :func:`pixel_accuracy`, a large background class cannot dominate it.
+    Classes absent from the target have no recall and are skipped (as in
+    scikit-learn's ``balanced_accuracy_score``).
+
+    Returns:
+        0-dim float64 tensor; NaN when ``cm`` is all zeros.
+    """
+    cm = _check_confusion_matrix(cm)
+    recall = _ratio(cm.diagonal(), cm.sum(dim=1))  # (C,), NaN where the class is absent from the target
+    return recall.nanmean()

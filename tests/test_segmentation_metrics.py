@@ -1,0 +1,190 @@
+"""Confusion matrix and segmentation metrics against brute-force loops over pixels."""
+
+import doctest
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from companion import segmentation_metrics as sm
+
+IGNORE = 255
+
+
+def confusion_matrix_by_loop(pred, labels, num_classes, ignore_index=None):
+    cm = [[0] * num_classes for _ in range(num_classes)]
+    for p, t in zip(pred.flatten().tolist(), labels.flatten().tolist()):
+        if t != ignore_index:
+            cm[t][p] += 1
+    return torch.tensor(cm, dtype=torch.int64)
+
+
+def metrics_by_loop(pred, labels, num_classes, ignore_index=None):
+    """Metrics straight from the pixel pairs, without a confusion matrix."""
+    pairs = [(p, t) for p, t in zip(pred.flatten().tolist(), labels.flatten().tolist()) if t != ignore_index]
+    nan = float("nan")
+    iou, dice, recalls = [], [], []
+    for c in range(num_classes):
+        both = sum(p == c and t == c for p, t in pairs)
+        either = sum(p == c or t == c for p, t in pairs)
+        in_pred = sum(p == c for p, _ in pairs)
+        in_target = sum(t == c for _, t in pairs)
+        iou.append(both / either if either else nan)
+        dice.append(2 * both / (in_pred + in_target) if either else nan)
+        if in_target:
+            recalls.append(both / in_target)
+    present = [v for v in iou if not math.isnan(v)]
+    return {
+        "pixel_accuracy": sum(p == t for p, t in pairs) / len(pairs) if pairs else nan,
+        "per_class_iou": iou,
+        "mean_iou": sum(present) / len(present) if present else nan,
+        "dice": dice,
+        "balanced_accuracy": sum(recalls) / len(recalls) if recalls else nan,
+    }
+
+
+def random_label_maps(generator, shape, num_classes, ignore_fraction=0.0):
+    labels = torch.randint(0, num_classes, shape, generator=generator)
+    pred = torch.where(torch.rand(shape, generator=generator) < 0.6, labels, torch.randint(0, num_classes, shape, generator=generator))
+    labels[torch.rand(shape, generator=generator) < ignore_fraction] = IGNORE
+    return pred, labels
+
+
+@pytest.mark.parametrize("ignore_index", [None, IGNORE])
+def test_confusion_matrix_matches_a_loop_and_its_numpy_twin(device, generator, ignore_index):
+    pred, labels = random_label_maps(generator, (3, 9, 11), 5, ignore_fraction=0.2 if ignore_index else 0.0)
+    expected = confusion_matrix_by_loop(pred, labels, 5, ignore_index)
+    cm = sm.confusion_matrix(pred.to(device), labels.to(device), 5, ignore_index)
+    assert cm.dtype == torch.int64 and cm.device == device
+    assert torch.equal(cm.cpu(), expected)
+    cm_np = sm.confusion_matrix_np(pred.numpy(), labels.numpy(), 5, ignore_index)
+    assert cm_np.dtype == np.int64
+    np.testing.assert_array_equal(cm_np, expected.numpy())
+
+
+def test_rows_are_the_true_class():
+    labels = torch.tensor([[[2, 2, 2]]])
+    pred = torch.tensor([[[0, 2, 2]]])
+    cm = sm.confusion_matrix(pred, labels, 3)
+    assert cm[2].tolist() == [1, 0, 2] and cm[:, 2].tolist() == [0, 0, 2]
+
+
+def test_confusion_matrices_of_batches_add_up(generator):
+    pred, labels = random_label_maps(generator, (4, 8, 8), 4, ignore_fraction=0.1)
+    whole = sm.confusion_matrix(pred, labels, 4, IGNORE)
+    parts = sm.confusion_matrix(pred[:1], labels[:1], 4, IGNORE) + sm.confusion_matrix(pred[1:], labels[1:], 4, IGNORE)
+    assert torch.equal(whole, parts)
+
+
+def test_small_integer_dtypes_do_not_overflow(device, generator):
+    # 21 * 20 + 20 = 440 does not fit in uint8: the bins must be computed in int64
+    pred, labels = random_label_maps(generator, (2, 16, 16), 21, ignore_fraction=0.1)
+    cm = sm.confusion_matrix(pred.to(torch.uint8).to(device), labels.to(torch.uint8).to(device), 21, IGNORE)
+    assert torch.equal(cm.cpu(), confusion_matrix_by_loop(pred, labels, 21, IGNORE))
+    cm_np = sm.confusion_matrix_np(pred.numpy().astype(np.uint8), labels.numpy().astype(np.uint8), 21, IGNORE)
+    np.testing.assert_array_equal(cm_np, cm.cpu().numpy())
+
+
+@pytest.mark.parametrize("ignore_index", [None, IGNORE])
+def test_metrics_match_a_loop(device, generator, ignore_index):
+    # labels use classes 0..3 only and predictions 0..4: class 4 is predicted but never true
+    # (IoU 0, no recall) and class 5 is absent from both (IoU and Dice NaN)
+    labels = torch.randint(0, 4, (2, 10, 12), generator=generator)
+    pred = torch.where(torch.rand(labels.shape, generator=generator) < 0.5, labels, torch.randint(0, 5, labels.shape, generator=generator))
+    if ignore_index is not None:
+        labels[torch.rand(labels.shape, generator=generator) < 0.25] = ignore_index
+    expected = metrics_by_loop(pred, labels, 6, ignore_index)
+    cm = sm.confusion_matrix(pred.to(device), labels.to(device), 6, ignore_index)
+    for name, value in expected.items():
+        result = getattr(sm, name)(cm)
+        assert result.device == device and result.dtype == torch.float64
+        torch.testing.assert_close(result.cpu(), torch.tensor(value, dtype=torch.float64), equal_nan=True)
+    assert sm.per_class_iou(cm)[4] == 0.0 and sm.per_class_iou(cm)[5].isnan()
+
+
+def test_class_absent_from_both_is_nan_and_left_out_of_the_mean():
+    labels = torch.tensor([[[0, 0, 1, 1]]])
+    pred = torch.tensor([[[0, 1, 1, 1]]])
+    cm = sm.confusion_matrix(pred, labels, 3)  # class 2 appears nowhere
+    iou = sm.per_class_iou(cm)
+    assert iou[:2].tolist() == [0.5, 2 / 3] and iou[2].isnan()
+    assert sm.dice(cm)[2].isnan()
+    assert sm.mean_iou(cm).item() == pytest.approx((0.5 + 2 / 3) / 2)
+    assert sm.balanced_accuracy(cm).item() == pytest.approx((0.5 + 1.0) / 2)
+
+
+def test_dice_is_a_function_of_iou(generator):
+    pred, labels = random_label_maps(generator, (2, 8, 8), 5)
+    cm = sm.confusion_matrix(pred, labels, 5)
+    iou = sm.per_class_iou(cm)
+    torch.testing.assert_close(sm.dice(cm), 2 * iou / (1 + iou))
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 4), (0, 4, 4)], ids=["all-ignored", "no-images"])
+def test_no_counted_pixel_gives_nan_metrics_without_error(device, shape):
+    labels = torch.full(shape, IGNORE, device=device)
+    pred = torch.zeros(shape, dtype=torch.int64, device=device)
+    cm = sm.confusion_matrix(pred, labels, 3, ignore_index=IGNORE)
+    assert torch.equal(cm, torch.zeros(3, 3, dtype=torch.int64, device=device))
+    assert sm.pixel_accuracy(cm).isnan()
+    assert sm.per_class_iou(cm).isnan().all() and sm.dice(cm).isnan().all()
+    assert sm.mean_iou(cm).isnan() and sm.balanced_accuracy(cm).isnan()
+
+
+def test_a_single_pixel_object(device):
+    labels = torch.zeros(1, 16, 16, dtype=torch.int64)
+    labels[0, 5, 7] = 1
+    hit = sm.confusion_matrix(labels.to(device), labels.to(device), 2)
+    assert sm.per_class_iou(hit).tolist() == [1.0, 1.0]
+    shifted = torch.zeros_like(labels)
+    shifted[0, 5, 8] = 1  # one pixel off: no overlap at all
+    cm = sm.confusion_matrix(shifted.to(device), labels.to(device), 2)
+    assert cm.tolist() == [[254, 1], [1, 0]]
+    assert sm.per_class_iou(cm)[1].item() == 0.0 and sm.dice(cm)[1].item() == 0.0
+    assert sm.pixel_accuracy(cm).item() == pytest.approx(254 / 256)  # accuracy barely notices the miss
+    assert sm.balanced_accuracy(cm).item() == pytest.approx((254 / 255 + 0.0) / 2)
+
+
+def test_float_logits_instead_of_a_label_map_are_refused():
+    labels = torch.zeros(2, 8, 8, dtype=torch.int64)
+    logits = torch.randn(2, 5, 8, 8)
+    with pytest.raises(TypeError, match=r"pred must be an integer label map \(N, H, W\); take argmax over the class dim 1 first"):
+        sm.confusion_matrix(logits, labels, 5)
+    with pytest.raises(TypeError, match=r"\(N, H, W, C\)-like.*channels first.*permute"):
+        sm.confusion_matrix(logits.permute(0, 2, 3, 1), labels, 5)  # channels-last by mistake
+    with pytest.raises(TypeError, match="integer label map"):
+        sm.confusion_matrix_np(logits.numpy(), labels.numpy(), 5)
+
+
+def test_bad_shapes_values_and_types_are_refused():
+    labels = torch.zeros(2, 8, 8, dtype=torch.int64)
+    pred = torch.zeros(2, 8, 8, dtype=torch.int64)
+    with pytest.raises(ValueError, match=r"pred and labels must have the same shape.*\(2, 8, 7\)"):
+        sm.confusion_matrix(pred[..., :7], labels, 3)
+    with pytest.raises(ValueError, match=r"pred must have shape \(N, H, W\)"):
+        sm.confusion_matrix(pred[:, None], labels, 3)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\).*\[3, 3\]"):
+        sm.confusion_matrix(pred, torch.full_like(labels, 3), 3)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\) .* or equal ignore_index = 255.*\[-1, -1\]"):
+        sm.confusion_matrix(pred, torch.full_like(labels, -1), 3, ignore_index=IGNORE)
+    with pytest.raises(ValueError, match=r"pred must lie in \[0, 3\)"):
+        sm.confusion_matrix(torch.full_like(pred, 7), labels, 3)
+    with pytest.raises(ValueError, match="ignore_index must lie outside"):
+        sm.confusion_matrix(pred, labels, 3, ignore_index=0)
+    with pytest.raises(TypeError, match="labels must be an integer label map"):
+        sm.confusion_matrix(pred, labels.float(), 3)
+    with pytest.raises(TypeError, match="pred must be a torch.Tensor"):
+        sm.confusion_matrix(pred.numpy(), labels, 3)
+    with pytest.raises(TypeError, match="pred must be a numpy.ndarray"):
+        sm.confusion_matrix_np(pred, labels.numpy(), 3)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        sm.confusion_matrix_np(pred.numpy(), np.full((2, 8, 8), 4), 3)
+    with pytest.raises(ValueError, match=r"cm must be square"):
+        sm.mean_iou(torch.zeros(3, 4, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"cm must have shape \(C, C\)"):
+        sm.pixel_accuracy(torch.zeros(9, dtype=torch.int64))
+
+
+def test_docstring_examples():
+    assert doctest.testmod(sm).failed == 0
