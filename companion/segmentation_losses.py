@@ -22,8 +22,8 @@ them, and ``"mean"`` divides the sum by the number of pixels that count, or,
 for :func:`pixel_cross_entropy` with ``weight``, by the sum of their weights
 ``sum_i w_{y_i}``, as ``F.cross_entropy`` does. When nothing counts (every
 pixel ignored) this package defines the mean over zero pixels as ``0.0``, with
-a zero gradient; ``F.cross_entropy`` returns ``nan`` there (0 / 0), which then
-poisons every parameter it reaches.
+a zero gradient; ``F.cross_entropy`` returns ``nan`` there (0 / 0) (its gradient
+is zero, but a logged or summed ``nan`` loss spoils the running average).
 """
 
 from __future__ import annotations
