@@ -87,7 +87,7 @@ def _require_in_range(x: Array, name: str, num_classes: int, also_allowed: str =
     """Raise ValueError unless every value of the integer map ``x`` lies in [0, C); one min and one max."""
     if _size(x) == 0:
         return
-    lo, hi = int(x.min()), int(x.max())
+    lo, hi = (int(v) for v in torch.aminmax(x)) if isinstance(x, torch.Tensor) else (int(x.min()), int(x.max()))  # one pass
     if lo < 0 or hi >= num_classes:
         raise ValueError(
             f"{name} must lie in [0, {num_classes}) for C = {num_classes} classes{also_allowed}; "
