@@ -147,14 +147,33 @@ def log_softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
 
 
-def sigmoid(z: torch.Tensor) -> torch.Tensor:
-    """Stable sigmoid; equals ``torch.sigmoid``. See :func:`sigmoid_np`."""
+def softplus(z: torch.Tensor) -> torch.Tensor:
+    """``log(1 + exp(z))``, stable, with the exact gradient ``sigmoid(z)`` everywhere; equals ``F.softplus``.
+
+    Two branches, each fed a clamped copy of ``z`` so that the branch not taken
+    never overflows (``torch.where`` differentiates both):
+
+    - ``z > 0``:  ``z + log1p(exp(-z))``
+    - ``z <= 0``: ``log1p(exp(z))``
+
+    The tempting one-liner ``max(z, 0) + log1p(exp(-|z|))`` has the right values
+    but the wrong gradient at ``z = 0`` (1 instead of 0.5): autograd takes one
+    side of ``max`` and ``|z|`` there, and a zero-initialised layer starts exactly there.
+    """
     _check_torch(z)
-    e = torch.exp(-z.abs())
-    return torch.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    positive, negative = z.clamp(min=0), z.clamp(max=0)
+    return torch.where(z > 0, positive + torch.log1p(torch.exp(-positive)), torch.log1p(torch.exp(negative)))
+
+
+def sigmoid(z: torch.Tensor) -> torch.Tensor:
+    """Stable sigmoid; equals ``torch.sigmoid``, gradient included (also at 0). See :func:`sigmoid_np`."""
+    _check_torch(z)
+    positive, negative = z.clamp(min=0), z.clamp(max=0)  # each branch sees only its side: no overflow
+    e = torch.exp(negative)
+    return torch.where(z >= 0, 1.0 / (1.0 + torch.exp(-positive)), e / (1.0 + e))
 
 
 def log_sigmoid(z: torch.Tensor) -> torch.Tensor:
-    """``min(z, 0) - log1p(exp(-|z|))``; equals ``torch.nn.functional.logsigmoid``."""
+    """``log(sigmoid(z)) = -softplus(-z)``; equals ``torch.nn.functional.logsigmoid``."""
     _check_torch(z)
-    return torch.clamp(z, max=0) - torch.log1p(torch.exp(-z.abs()))
+    return -softplus(-z)

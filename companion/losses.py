@@ -28,7 +28,7 @@ from companion._checks import (
     require_same_shape,
     require_tensor,
 )
-from companion.activations import log_softmax_np, sigmoid, softmax
+from companion.activations import log_softmax_np, sigmoid, softmax, softplus
 
 
 def _check_logits_labels(logits, labels, reduction: str, require_type) -> None:
@@ -125,15 +125,17 @@ def binary_cross_entropy_with_logits_np(logits: np.ndarray, targets: np.ndarray,
 def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Stable BCE from logits; equals ``F.binary_cross_entropy_with_logits``.
 
-    ``-y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - z y + log(1 + exp(-|z|))``:
-    the exponent is never positive, and no probability is formed, so no log sees 0.
+    ``-y log s(z) - (1 - y) log(1 - s(z)) = softplus(z) - z y``, ``softplus(z) = log(1 + exp(z))``
+    computed stably (:func:`companion.activations.softplus`): no exponent is
+    positive, no probability is formed, so no log sees 0, and the gradient is
+    exactly ``sigmoid(z) - y``, at ``z = 0`` too.
 
     Args:
         logits: any shape, floating dtype, any device.
         targets: same shape as ``logits``, values in [0, 1].
     """
     _check_binary(logits, targets, reduction, require_tensor)
-    per_element = torch.clamp(logits, min=0) - logits * targets + torch.log1p(torch.exp(-logits.abs()))
+    per_element = softplus(logits) - logits * targets
     return reduce(per_element, reduction)
 
 

@@ -91,8 +91,9 @@ def test_sigmoid_keeps_dtype_and_device(device):
         lambda z: act.softmax(z, dim=0, temperature=0.7),
         act.sigmoid,
         act.log_sigmoid,
+        act.softplus,
     ],
-    ids=["softmax", "log_softmax", "logsumexp", "softmax_T", "sigmoid", "log_sigmoid"],
+    ids=["softmax", "log_softmax", "logsumexp", "softmax_T", "sigmoid", "log_sigmoid", "softplus"],
 )
 def test_gradients_pass_gradcheck_in_float64(device, generator, fn):
     z = torch.randn(3, 5, generator=generator, dtype=torch.float64).to(device).requires_grad_()
@@ -128,3 +129,19 @@ def test_bad_inputs_raise_clear_errors():
         act.softmax(torch.zeros(3), temperature=0)
     with pytest.raises(ValueError, match="temperature must be positive and finite; got -1.0"):
         act.softmax_np(np.zeros(3), temperature=-1.0)
+
+
+def test_gradients_are_exact_at_zero(device):
+    """abs and clamp have one-sided derivatives at 0; the results must not inherit them."""
+    z = torch.zeros(3, dtype=torch.float64, device=device)
+    for ours, theirs in [
+        (act.sigmoid, torch.sigmoid),
+        (act.log_sigmoid, torch.nn.functional.logsigmoid),
+        (act.softplus, torch.nn.functional.softplus),
+    ]:
+        mine, ref = z.clone().requires_grad_(), z.clone().requires_grad_()
+        ours(mine).sum().backward()
+        theirs(ref).sum().backward()
+        torch.testing.assert_close(mine.grad, ref.grad)
+    torch.testing.assert_close(act.softplus(torch.tensor([-1e4, 0.0, 1e4], device=device)),
+                               torch.tensor([0.0, 0.6931472, 1e4], device=device))

@@ -132,3 +132,11 @@ def test_binary_losses_reject_bad_input():
         losses.binary_cross_entropy_with_logits(logits, torch.zeros(4, 1, dtype=torch.long))
     with pytest.raises(TypeError, match="targets must be a torch.Tensor; got numpy.ndarray"):
         losses.binary_cross_entropy_with_logits(logits, np.zeros((4, 1)))
+
+
+def test_bce_gradient_at_a_zero_logit_is_sigmoid_minus_target(device):
+    """A zero-initialised output layer starts at z = 0: the gradient there must be 0.5 - y."""
+    logits = torch.zeros(3, device=device, requires_grad=True)
+    targets = torch.tensor([1.0, 0.0, 0.5], device=device)
+    losses.binary_cross_entropy_with_logits(logits, targets, "sum").backward()
+    torch.testing.assert_close(logits.grad, torch.tensor([-0.5, 0.5, 0.0], device=device))
