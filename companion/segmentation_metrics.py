@@ -83,16 +83,88 @@ def _check_label_maps(pred: Array, labels: Array, num_classes: int, ignore_index
         raise ValueError(f"pred and labels must be on the same device; got {pred.device} and {labels.device}")
 
 
+def _min_max(x: Array) -> tuple[int, int]:
+    """Smallest and largest value of a non-empty integer map (one pass for a tensor)."""
+    if isinstance(x, torch.Tensor):
+        lo, hi = torch.aminmax(x)
+        return int(lo), int(hi)
+    return int(x.min()), int(x.max())
+
+
 def _require_in_range(x: Array, name: str, num_classes: int, also_allowed: str = "") -> None:
-    """Raise ValueError unless every value of the integer map ``x`` lies in [0, C); one min and one max."""
+    """Raise ValueError unless every value of the integer map ``x`` lies in [0, C)."""
     if _size(x) == 0:
         return
-    lo, hi = (int(v) for v in torch.aminmax(x)) if isinstance(x, torch.Tensor) else (int(x.min()), int(x.max()))  # one pass
+    lo, hi = _min_max(x)
     if lo < 0 or hi >= num_classes:
         raise ValueError(
             f"{name} must lie in [0, {num_classes}) for C = {num_classes} classes{also_allowed}; "
             f"got values in [{lo}, {hi}]"
         )
+
+
+def _require_labels_in_range(labels: Array, num_classes: int, ignore_index: int | None) -> None:
+    """The range check of ``labels``, leaving out the ignored pixels (the error path: speed does not matter)."""
+    if ignore_index is None:
+        _require_in_range(labels, "labels", num_classes)
+    else:
+        also_allowed = f" or equal ignore_index = {ignore_index}"
+        _require_in_range(labels[labels != ignore_index], "labels", num_classes, also_allowed)
+
+
+def _pair_histogram(pred: Array, labels: Array, num_classes: int, base: int, rows: int) -> Array:
+    """Counts of (label, pred) pairs as a (rows, C) matrix: label value ``v`` counts in row ``v - base``.
+
+    The pair is encoded as the bin ``C * (v - base) + p``, in int64 so that a small
+    label dtype cannot overflow, and all bins are counted by one ``bincount``.
+    """
+    c = num_classes
+    if isinstance(labels, torch.Tensor):
+        bins = torch.add(pred.long(), labels.long(), alpha=c)  # (N, H, W), C * v + p
+        if base:
+            bins -= base * c
+        return torch.bincount(bins.flatten(), minlength=rows * c).reshape(rows, c)
+    bins = np.multiply(labels, c, dtype=np.int64)  # (N, H, W), C * v; updated in place below
+    bins += pred
+    if base:
+        bins -= base * c
+    return np.bincount(bins.ravel(), minlength=rows * c).reshape(rows, c).astype(np.int64, copy=False)
+
+
+# Histogram rows beyond which an ignore_index far from the classes (say 10**9) is
+# dropped by a mask instead of counted in a row of its own.
+_MAX_HISTOGRAM_BINS = 1 << 20
+
+
+def _confusion_matrix(pred: Array, labels: Array, num_classes: int, ignore_index: int | None) -> Array:
+    """The body shared by the twins, once types and shapes are checked.
+
+    No pass over the pixels masks the ignored ones: the histogram has a row for
+    every label value from ``min(labels, 0)`` to ``max(labels, C - 1)``, so the
+    ignored pixels land in the row of ``ignore_index`` and are left out by taking
+    the C rows of the classes. Any count outside those rows and the ignored row
+    is a label that is neither a class nor ``ignore_index``. This costs one min/max
+    pass over each map, one pass to form the bins and one ``bincount``.
+    """
+    c = num_classes
+    _require_in_range(pred, "pred", c)
+    lo, hi = _min_max(labels) if _size(labels) else (0, 0)
+    if 0 <= lo and hi < c:  # every pixel is a class: nothing to ignore
+        return _pair_histogram(pred, labels, c, base=0, rows=c)
+    if ignore_index is None or not lo <= ignore_index <= hi:
+        _require_labels_in_range(labels, c, ignore_index)  # raises
+    base = min(lo, 0)
+    rows = max(hi, c - 1) - base + 1
+    if rows * c > _MAX_HISTOGRAM_BINS:
+        kept = labels != ignore_index
+        pred, labels = pred[kept], labels[kept]  # (K,) each: the counted pixels
+        _require_labels_in_range(labels, c, ignore_index)
+        return _pair_histogram(pred, labels, c, base=0, rows=c)
+    counts = _pair_histogram(pred, labels, c, base, rows)  # (rows, C)
+    cm = counts[-base : c - base]  # (C, C), rows = classes 0 .. C-1
+    if int(counts.sum()) != int(cm.sum()) + int(counts[ignore_index - base].sum()):
+        _require_labels_in_range(labels, c, ignore_index)  # raises
+    return cm
 
 
 def confusion_matrix(
@@ -123,17 +195,7 @@ def confusion_matrix(
     require_tensor(pred, "pred")
     require_tensor(labels, "labels")
     _check_label_maps(pred, labels, num_classes, ignore_index)
-    c = num_classes
-    ignored = None if ignore_index is None else labels == ignore_index  # (N, H, W) bool
-    true_class = labels if ignored is None else labels.masked_fill(ignored, 0)  # ignored pixels: any valid class
-    _require_in_range(pred, "pred", c)
-    _require_in_range(true_class, "labels", c, "" if ignored is None else f" or equal ignore_index = {ignore_index}")
-    # pair (t, p) -> bin C*t + p, in int64 so that a small label dtype cannot overflow
-    bins = torch.add(pred.long(), true_class.long(), alpha=c)  # (N, H, W)
-    if ignored is not None:
-        bins.masked_fill_(ignored, c * c)  # an extra bin, dropped below
-    counts = torch.bincount(bins.flatten(), minlength=c * c + 1)  # (C*C + 1,)
-    return counts[: c * c].reshape(c, c)
+    return _confusion_matrix(pred, labels, num_classes, ignore_index)
 
 
 def confusion_matrix_np(
@@ -147,19 +209,7 @@ def confusion_matrix_np(
     require_array(pred, "pred")
     require_array(labels, "labels")
     _check_label_maps(pred, labels, num_classes, ignore_index)
-    c = num_classes
-    ignored = None if ignore_index is None else labels == ignore_index  # (N, H, W) bool
-    true_class = labels if ignored is None else np.where(ignored, 0, labels)  # ignored pixels: any valid class
-    _require_in_range(pred, "pred", c)
-    _require_in_range(true_class, "labels", c, "" if ignored is None else f" or equal ignore_index = {ignore_index}")
-    # pair (t, p) -> bin C*t + p, in int64 so that a small label dtype cannot overflow
-    bins = true_class.astype(np.int64)  # (N, H, W), a copy: updated in place below
-    bins *= c
-    bins += pred
-    if ignored is not None:
-        bins[ignored] = c * c  # an extra bin, dropped below
-    counts = np.bincount(bins.ravel(), minlength=c * c + 1)  # (C*C + 1,)
-    return counts[: c * c].reshape(c, c).astype(np.int64, copy=False)
+    return _confusion_matrix(pred, labels, num_classes, ignore_index)
 
 
 def _check_confusion_matrix(cm: torch.Tensor) -> torch.Tensor:

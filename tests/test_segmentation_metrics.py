@@ -63,6 +63,30 @@ def test_confusion_matrix_matches_a_loop_and_its_numpy_twin(device, generator, i
     np.testing.assert_array_equal(cm_np, expected.numpy())
 
 
+@pytest.mark.parametrize("ignore_index", [-100, -1, 3, IGNORE, 10**9], ids=lambda i: f"ignore={i}")
+@pytest.mark.parametrize("twin", ["torch", "numpy"])
+def test_any_ignore_index_outside_the_classes(device, generator, ignore_index, twin):
+    # the ignored pixels are counted in a histogram row of their own, below the classes for a
+    # negative ignore_index, above them otherwise; 10**9 is too far for a row and is masked instead
+    labels = torch.randint(1, 3, (2, 6, 7), generator=generator)  # class 0 absent: min(labels) > 0
+    pred = torch.randint(0, 3, labels.shape, generator=generator)
+    labels[torch.rand(labels.shape, generator=generator) < 0.3] = ignore_index
+    expected = confusion_matrix_by_loop(pred, labels, 3, ignore_index)
+    if twin == "torch":
+        cm = sm.confusion_matrix(pred.to(device), labels.to(device), 3, ignore_index).cpu()
+    else:
+        cm = torch.from_numpy(sm.confusion_matrix_np(pred.numpy(), labels.numpy(), 3, ignore_index))
+    assert torch.equal(cm, expected) and cm.shape == (3, 3)
+    bad = labels.clone()
+    bad[0, 0, 0], bad[1, 0, 0] = 7, -5  # neither a class nor ignore_index, hidden among ignored pixels
+    message = rf"labels must lie in \[0, 3\) .* or equal ignore_index = {ignore_index}; got values in \[-5, 7\]"
+    with pytest.raises(ValueError, match=message):
+        if twin == "torch":
+            sm.confusion_matrix(pred.to(device), bad.to(device), 3, ignore_index)
+        else:
+            sm.confusion_matrix_np(pred.numpy(), bad.numpy(), 3, ignore_index)
+
+
 def test_rows_are_the_true_class():
     labels = torch.tensor([[[2, 2, 2]]])
     pred = torch.tensor([[[0, 2, 2]]])
