@@ -75,15 +75,22 @@ def require_same_shape(a: Array, a_name: str, b: Array, b_name: str) -> None:
         )
 
 
+def is_integer(x: Array) -> bool:
+    """Whether a tensor or array holds integers (bool does not count)."""
+    if isinstance(x, torch.Tensor):
+        return not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
+    return np.issubdtype(x.dtype, np.integer)
+
+
+def require_class_indices(labels: Array, name: str) -> None:
+    """Raise TypeError unless ``labels`` holds integer class indices."""
+    if not is_integer(labels):
+        raise TypeError(f"{name} must hold integer class indices; got dtype {labels.dtype}")
+
+
 def require_class_labels(labels: Array, name: str, num_samples: int, num_classes: int) -> None:
     """Check integer class labels of shape ``(N,)`` with values in ``[0, C)``."""
-    integer = (
-        not labels.is_floating_point() and not labels.is_complex() and labels.dtype != torch.bool
-        if isinstance(labels, torch.Tensor)
-        else np.issubdtype(labels.dtype, np.integer)
-    )
-    if not integer:
-        raise TypeError(f"{name} must hold integer class indices; got dtype {labels.dtype}")
+    require_class_indices(labels, name)
     if tuple(labels.shape) != (num_samples,):
         raise ValueError(f"{name} must have shape (N,) = ({num_samples},); got shape {tuple(labels.shape)}")
     if num_samples and (labels.min() < 0 or labels.max() >= num_classes):

@@ -34,6 +34,7 @@ import torch
 from companion import losses
 from companion._checks import (
     reduce,
+    require_class_indices,
     require_array,
     require_binary_targets,
     require_floating,
@@ -52,16 +53,6 @@ IGNORE_INDEX = -100  # the label of a pixel that takes no part in the loss (PyTo
 # ----------------------------------------------------------------------------- checks
 
 
-def _require_integer(labels, name: str) -> None:
-    integer = (
-        not labels.is_floating_point() and not labels.is_complex() and labels.dtype != torch.bool
-        if isinstance(labels, torch.Tensor)
-        else np.issubdtype(labels.dtype, np.integer)
-    )
-    if not integer:
-        raise TypeError(f"{name} must hold integer class indices; got dtype {labels.dtype}")
-
-
 def _check_logits_labels(logits, labels, ignore_index: int, reduction: str, require_type) -> None:
     """Checks for (N, C, H, W) logits and (N, H, W) labels; ``require_type`` is require_tensor or require_array.
 
@@ -73,7 +64,7 @@ def _check_logits_labels(logits, labels, ignore_index: int, reduction: str, requ
     require_floating(logits, "logits")
     require_layout(logits, "logits", "(N, C, H, W)")
     require_layout(labels, "labels", "(N, H, W)")
-    _require_integer(labels, "labels")
+    require_class_indices(labels, "labels")
     require_reduction(reduction)
     n, c, h, w = logits.shape
     if tuple(labels.shape) != (n, h, w):
@@ -442,7 +433,7 @@ def inverse_frequency_weights(labels: torch.Tensor, num_classes: int, ignore_ind
         (C,) float32 on the device of ``labels``.
     """
     require_tensor(labels, "labels")
-    _require_integer(labels, "labels")
+    require_class_indices(labels, "labels")
     c = require_int(num_classes, "num_classes")
     flat = labels.reshape(-1)
     flat = flat[flat != ignore_index]

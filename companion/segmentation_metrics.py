@@ -35,18 +35,13 @@ import torch
 from companion._checks import (
     Array,
     _size,
+    is_integer,
     require_array,
     require_int,
     require_layout,
     require_same_shape,
     require_tensor,
 )
-
-
-def _is_integer(x: Array) -> bool:
-    if isinstance(x, torch.Tensor):
-        return not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
-    return np.issubdtype(x.dtype, np.integer)
 
 
 def _check_label_maps(pred: Array, labels: Array, num_classes: int, ignore_index: int | None) -> None:
@@ -61,7 +56,7 @@ def _check_label_maps(pred: Array, labels: Array, num_classes: int, ignore_index
                 f"ignore_index must lie outside the class range [0, {num_classes}); got {ignore_index}, "
                 "which would silently drop a real class"
             )
-    if not _is_integer(pred):
+    if not is_integer(pred):
         message = (
             "pred must be an integer label map (N, H, W); take argmax over the class dim 1 first; "
             f"got dtype {pred.dtype} and shape {tuple(pred.shape)}"
@@ -74,7 +69,7 @@ def _check_label_maps(pred: Array, labels: Array, num_classes: int, ignore_index
                     "channels first, so use logits.permute(0, 3, 1, 2).argmax(dim=1)"
                 )
         raise TypeError(message)
-    if not _is_integer(labels):
+    if not is_integer(labels):
         raise TypeError(f"labels must be an integer label map (N, H, W); got dtype {labels.dtype}")
     require_layout(labels, "labels", "(N, H, W)")
     require_layout(pred, "pred", "(N, H, W)")
