@@ -7,6 +7,7 @@ answer. They accept NumPy arrays and PyTorch tensors alike.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -88,14 +89,43 @@ def require_class_indices(labels: Array, name: str) -> None:
         raise TypeError(f"{name} must hold integer class indices; got dtype {labels.dtype}")
 
 
+def min_max(x: Array) -> tuple[int, int]:
+    """Smallest and largest value of a non-empty integer tensor or array (one pass for a tensor)."""
+    if isinstance(x, torch.Tensor):
+        lo, hi = torch.aminmax(x)
+        return int(lo), int(hi)
+    return int(x.min()), int(x.max())
+
+
+def require_in_range(x: Array, name: str, top: int, ignore_index: int | None = None, classes: bool = True) -> None:
+    """Raise ValueError unless every value of the integer ``x`` lies in ``[0, top)`` or equals ``ignore_index``.
+
+    One min/max pass when every value is in range; otherwise the message says
+    how many values lie outside and their range (ignored values left out).
+    ``classes``: the values are class indices, and the message says ``C = top``.
+    """
+    if _size(x) == 0:
+        return
+    lo, hi = min_max(x)
+    if 0 <= lo and hi < top:
+        return
+    outside = (x < 0) | (x >= top)
+    if ignore_index is not None:
+        outside &= x != ignore_index
+    count = int(outside.sum())
+    if count:
+        lo, hi = min_max(x[outside])
+        meaning = f" for C = {top} classes" if classes else ""
+        also = "" if ignore_index is None else f" or equal ignore_index = {ignore_index}"
+        raise ValueError(f"{name} must lie in [0, {top}){meaning}{also}; got {count} value(s) outside, in [{lo}, {hi}]")
+
+
 def require_class_labels(labels: Array, name: str, num_samples: int, num_classes: int) -> None:
     """Check integer class labels of shape ``(N,)`` with values in ``[0, C)``."""
     require_class_indices(labels, name)
     if tuple(labels.shape) != (num_samples,):
         raise ValueError(f"{name} must have shape (N,) = ({num_samples},); got shape {tuple(labels.shape)}")
-    if num_samples and (labels.min() < 0 or labels.max() >= num_classes):
-        lo, hi = int(labels.min()), int(labels.max())
-        raise ValueError(f"{name} must lie in [0, {num_classes}) for C = {num_classes} classes; got values in [{lo}, {hi}]")
+    require_in_range(labels, name, num_classes)
 
 
 def require_binary_targets(targets: Array, name: str) -> None:
@@ -130,6 +160,21 @@ def require_int(value: object, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def require_number(value: object, name: str, minimum: float = -math.inf, maximum: float = math.inf) -> float:
+    """Return ``value`` as a float; TypeError unless it is a real number, ValueError unless finite and in range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number; got {_type_name(value)} {value!r}")
+    if not (math.isfinite(value) and minimum <= value <= maximum):
+        if math.isfinite(minimum) and math.isfinite(maximum):
+            expected = f"a number in [{minimum}, {maximum}]"
+        elif math.isfinite(minimum):
+            expected = f"a finite number >= {minimum}"
+        else:
+            expected = f"a finite number <= {maximum}" if math.isfinite(maximum) else "a finite number"
+        raise ValueError(f"{name} must be {expected}; got {value}")
+    return float(value)
+
+
 def require_int_pair(value: object, name: str, minimum: int = 1) -> tuple[int, int]:
     """An int, or a pair of ints, as a (height, width) pair, each checked by :func:`require_int`."""
     if isinstance(value, (tuple, list)):
@@ -138,6 +183,14 @@ def require_int_pair(value: object, name: str, minimum: int = 1) -> tuple[int, i
         return require_int(value[0], name, minimum), require_int(value[1], name, minimum)
     v = require_int(value, name, minimum)
     return v, v
+
+
+def require_cpu_generator(generator: object) -> None:
+    """Raise unless ``generator`` is a ``torch.Generator`` on the CPU (data is drawn on the CPU, then moved)."""
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator; got {_type_name(generator)}")
+    if generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU generator (data is drawn on the CPU); got one on {generator.device}")
 
 
 def reduce(values: Array, reduction: str) -> Array:

@@ -186,18 +186,22 @@ def avg_pool2d_np(x: np.ndarray, kernel_size: IntPair, stride: IntPair | None = 
     return _pool_np(x, kernel_size, stride, padding, "mean")
 
 
+def _pool1d(pool2d, require_type, x, kernel_size: int, stride: int | None, padding: int):
+    """A 1-D pooling as the 2-D one on inputs of height 1: (N, C, L) -> (N, C, L_out)."""
+    require_type(x, "x")
+    require_layout(x, "x", "(N, C, L)")
+    stride_2d = None if stride is None else (1, stride)  # None: the kernel size, as in PyTorch
+    return pool2d(x[:, :, None, :], (1, kernel_size), stride_2d, (0, padding))[:, :, 0, :]
+
+
 def max_pool1d_np(x: np.ndarray, kernel_size: int, stride: int | None = None, padding: int = 0) -> np.ndarray:
     """Max pooling over (N, C, L); matches ``F.max_pool1d``."""
-    require_array(x, "x")
-    require_layout(x, "x", "(N, C, L)")
-    return max_pool2d_np(x[:, :, None, :], (1, kernel_size), (1, stride or kernel_size), (0, padding))[:, :, 0, :]
+    return _pool1d(max_pool2d_np, require_array, x, kernel_size, stride, padding)
 
 
 def avg_pool1d_np(x: np.ndarray, kernel_size: int, stride: int | None = None, padding: int = 0) -> np.ndarray:
     """Average pooling over (N, C, L); matches ``F.avg_pool1d``."""
-    require_array(x, "x")
-    require_layout(x, "x", "(N, C, L)")
-    return avg_pool2d_np(x[:, :, None, :], (1, kernel_size), (1, stride or kernel_size), (0, padding))[:, :, 0, :]
+    return _pool1d(avg_pool2d_np, require_array, x, kernel_size, stride, padding)
 
 
 # ----------------------------------------------------------------------------- PyTorch
@@ -275,16 +279,12 @@ def avg_pool2d(x: torch.Tensor, kernel_size: IntPair, stride: IntPair | None = N
 
 def max_pool1d(x: torch.Tensor, kernel_size: int, stride: int | None = None, padding: int = 0) -> torch.Tensor:
     """Max pooling over (N, C, L); matches ``F.max_pool1d``."""
-    require_tensor(x, "x")
-    require_layout(x, "x", "(N, C, L)")
-    return max_pool2d(x[:, :, None, :], (1, kernel_size), (1, stride or kernel_size), (0, padding))[:, :, 0, :]
+    return _pool1d(max_pool2d, require_tensor, x, kernel_size, stride, padding)
 
 
 def avg_pool1d(x: torch.Tensor, kernel_size: int, stride: int | None = None, padding: int = 0) -> torch.Tensor:
     """Average pooling over (N, C, L); matches ``F.avg_pool1d``."""
-    require_tensor(x, "x")
-    require_layout(x, "x", "(N, C, L)")
-    return avg_pool2d(x[:, :, None, :], (1, kernel_size), (1, stride or kernel_size), (0, padding))[:, :, 0, :]
+    return _pool1d(avg_pool2d, require_tensor, x, kernel_size, stride, padding)
 
 
 # ----------------------------------------------------------------------------- layouts

@@ -12,21 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from companion._checks import require_positive
-
-
-def _require_count(value: int, name: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-
-
-def _require_generator(generator: torch.Generator) -> None:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator; got {type(generator).__name__}")
-    if generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU generator (data is drawn on the CPU); got one on {generator.device}")
+from companion._checks import require_cpu_generator, require_int, require_number, require_positive
 
 
 def make_blobs(
@@ -50,12 +36,12 @@ def make_blobs(
     Returns:
         inputs: (N, F) float32. labels: (N,) int64 in ``[0, num_classes)``.
     """
-    _require_count(num_samples, "num_samples")
-    _require_count(num_classes, "num_classes", minimum=2)
-    _require_count(num_features, "num_features", minimum=2)
+    require_int(num_samples, "num_samples")
+    require_int(num_classes, "num_classes", minimum=2)
+    require_int(num_features, "num_features", minimum=2)
     require_positive(radius, "radius")
     require_positive(spread, "spread")
-    _require_generator(generator)
+    require_cpu_generator(generator)
     weights = torch.ones(num_classes) if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
     if weights.shape != (num_classes,) or (weights < 0).any() or weights.sum() <= 0:
         raise ValueError(
@@ -92,9 +78,9 @@ def make_velocity_task(
     Returns:
         inputs: (N, F) float32. velocities: (N, 2) float32, each component in (-1, 1).
     """
-    _require_count(num_samples, "num_samples")
-    _require_count(num_features, "num_features")
-    _require_generator(generator)
+    require_int(num_samples, "num_samples")
+    require_int(num_features, "num_features")
+    require_cpu_generator(generator)
     if not isinstance(bimodal, bool):
         raise TypeError(f"bimodal must be a bool; got {type(bimodal).__name__}")
     task = torch.Generator().manual_seed(_VELOCITY_MAP_SEED)
@@ -149,14 +135,13 @@ def make_token_task(
         encodings: (N, T, D) float32. answers: (N,) int64 in ``[2, T)``.
         kinds: (N,) int64, ``TYPE_QUESTION`` (0) or ``CUE_QUESTION`` (1).
     """
-    _require_count(num_samples, "num_samples")
-    _require_count(num_tokens, "num_tokens", minimum=4)
-    _require_count(num_features, "num_features", minimum=3)
+    require_int(num_samples, "num_samples")
+    require_int(num_tokens, "num_tokens", minimum=4)
+    require_int(num_features, "num_features", minimum=3)
     for value, name in ((strong, "strong"), (weak, "weak"), (decoy, "decoy"), (kind_signal, "kind_signal")):
         require_positive(value, name)
-    if isinstance(type_share, bool) or not isinstance(type_share, (int, float)) or not 0.0 <= type_share <= 1.0:
-        raise ValueError(f"type_share must be a number in [0, 1]; got {type_share!r}")
-    _require_generator(generator)
+    require_number(type_share, "type_share", 0, 1)
+    require_cpu_generator(generator)
     n, t = num_samples, num_tokens
     encodings = torch.randn(n, t, num_features, generator=generator)  # (N, T, D)
     kinds = (torch.rand(n, generator=generator) >= type_share).long()  # (N,) 0 = type, 1 = cue
@@ -193,10 +178,10 @@ def make_shape_images(
         images: (N, 1, size, size) float32. labels: (N,) int64, indices into
         ``SHAPE_NAMES``. masks: (N, size, size) bool, the object's pixels.
     """
-    _require_count(num_samples, "num_samples")
-    _require_count(size, "size", minimum=11)
+    require_int(num_samples, "num_samples")
+    require_int(size, "size", minimum=11)
     require_positive(noise, "noise")
-    _require_generator(generator)
+    require_cpu_generator(generator)
     n = num_samples
     labels = torch.randint(0, len(SHAPE_NAMES), (n,), generator=generator)  # (N,)
     centre = torch.randint(5, size - 5, (n, 2), generator=generator)  # (N, 2): row, column

@@ -46,6 +46,7 @@ from companion._checks import (
     require_floating,
     require_layout,
     require_min_ndim,
+    require_number,
     require_positive,
     require_tensor,
 )
@@ -105,10 +106,7 @@ def blended_laplacian_kernel_2d(diagonal_weight: float, h: float = 1.0) -> np.nd
     the isotropic 8-neighbour one. Every ``g`` is exact on quadratics; the
     leading error is ``(h^2/12)(f_xxxx + 6 g f_xxyy + f_yyyy)``.
     """
-    if isinstance(diagonal_weight, bool) or not isinstance(diagonal_weight, (int, float)):
-        raise TypeError(f"diagonal_weight must be a number; got {type(diagonal_weight).__name__}")
-    if not 0.0 <= diagonal_weight <= 1.0:
-        raise ValueError(f"diagonal_weight must lie in [0, 1]; got {diagonal_weight}")
+    require_number(diagonal_weight, "diagonal_weight", 0, 1)
     d2 = second_difference_kernel(h)  # (3,)
     along_x = np.zeros((3, 3))
     along_x[1, :] = d2  # f_xx: the middle row, along the last axis

@@ -28,7 +28,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion._checks import require_floating, require_layout, require_tensor
+from companion._checks import (
+    is_integer,
+    require_floating,
+    require_in_range,
+    require_int,
+    require_layout,
+    require_number,
+    require_positive,
+    require_tensor,
+)
 from companion.activations import log_softmax, logsumexp, softmax
 from companion.losses import cross_entropy
 
@@ -54,9 +63,8 @@ def _require_output(output: torch.Tensor, name: str, width: int, v: torch.Tensor
 
 
 def _require_range(low: float, high: float) -> None:
-    for value, name in ((low, "low"), (high, "high")):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise TypeError(f"{name} must be a finite number; got {value!r}")
+    require_number(low, "low")
+    require_number(high, "high")
     if not low < high:
         raise ValueError(f"low must be < high; got low={low}, high={high}")
 
@@ -93,8 +101,7 @@ class VelocityGrid:
 
     def __post_init__(self) -> None:
         _require_range(self.low, self.high)
-        if isinstance(self.bins, bool) or not isinstance(self.bins, int) or self.bins < 1:
-            raise ValueError(f"bins must be a positive int; got {self.bins!r}")
+        require_int(self.bins, "bins")
 
     @property
     def width(self) -> float:
@@ -138,13 +145,11 @@ class VelocityGrid:
     def _require_index(self, index: torch.Tensor, name: str, layout: str) -> None:
         require_tensor(index, name)
         require_layout(index, name, layout)
-        if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+        if not is_integer(index):
             raise TypeError(f"{name} must hold integer indices; got dtype {index.dtype}")
         if layout == "(N, 2)" and index.shape[1] != 2:
             raise ValueError(f"{name} must have shape (N, 2); got shape {tuple(index.shape)}")
-        top = self.bins if layout == "(N, 2)" else self.num_cells
-        if index.numel() and (index.min() < 0 or index.max() >= top):
-            raise ValueError(f"{name} must lie in [0, {top}); got values in [{int(index.min())}, {int(index.max())}]")
+        require_in_range(index, name, self.bins if layout == "(N, 2)" else self.num_cells, classes=False)
 
 
 def cell_accuracy(pred: torch.Tensor, v: torch.Tensor, grid: VelocityGrid) -> torch.Tensor:
@@ -270,10 +275,8 @@ class MixtureDensityHead(_LinearHead):
         self, in_features: int, components: int = 2, low: float = -1.0, high: float = 1.0, min_scale: float = 0.01
     ) -> None:
         _require_range(low, high)
-        if isinstance(components, bool) or not isinstance(components, int) or components < 1:
-            raise ValueError(f"components must be a positive int; got {components!r}")
-        if not (isinstance(min_scale, (int, float)) and min_scale > 0):
-            raise ValueError(f"min_scale must be a positive number; got {min_scale!r}")
+        require_int(components, "components")
+        require_positive(min_scale, "min_scale")
         super().__init__(in_features, 4 * components)
         self.components, self.low, self.high, self.min_scale = components, low, high, min_scale
 

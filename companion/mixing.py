@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion._checks import require_floating, require_layout, require_same_shape, require_tensor
+from companion._checks import require_floating, require_int, require_layout, require_same_shape, require_tensor
 from companion.activations import log_softmax, logsumexp
 
 SPACES = ("logits", "probabilities")
@@ -150,9 +150,8 @@ class GatedMix(nn.Module):
 
     def __init__(self, gate_features: int, hidden: int = 16, space: str = "logits") -> None:
         super().__init__()
-        for value, name in ((gate_features, "gate_features"), (hidden, "hidden")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        require_int(gate_features, "gate_features")
+        require_int(hidden, "hidden")
         _check_space(space)
         self.space = space
         self.gate = nn.Sequential(nn.Linear(gate_features, hidden), nn.Tanh(), nn.Linear(hidden, 1))

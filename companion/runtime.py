@@ -13,6 +13,8 @@ import random
 import numpy as np
 import torch
 
+from companion._checks import require_int
+
 
 def default_device() -> torch.device:
     """CUDA when a GPU is available, the CPU otherwise."""
@@ -25,8 +27,7 @@ def seed_everything(seed: int) -> torch.Generator:
     Pass the returned generator to the data and initialisation helpers so that
     a notebook draws the same numbers on a laptop, in CI and next to a GPU.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int; got {type(seed).__name__}")
+    require_int(seed, "seed", minimum=0)  # NumPy refuses negative seeds
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from companion.data import _require_count, _require_generator
-from companion._checks import require_positive
+from companion._checks import require_cpu_generator, require_int, require_positive
 
 SHAPE_CLASSES = ("background", "square", "disc", "triangle", "cross")  # label k is SHAPE_CLASSES[k]
 
@@ -83,9 +82,9 @@ def make_segmentation_data(
     Returns:
         images: (N, 3, size, size) float32. labels: (N, size, size) int64 in [0, C).
     """
-    _require_count(num_samples, "num_samples")
-    _require_count(size, "size", minimum=4)
-    _require_count(num_classes, "num_classes", minimum=2)
+    require_int(num_samples, "num_samples")
+    require_int(size, "size", minimum=4)
+    require_int(num_classes, "num_classes", minimum=2)
     if num_classes > len(SHAPE_CLASSES):
         raise ValueError(f"num_classes must be at most {len(SHAPE_CLASSES)}; got {num_classes}")
     low_r, high_r = _require_range_pair(object_size, "object_size", minimum=0)
@@ -93,7 +92,7 @@ def make_segmentation_data(
     if 2 * high_r + 1 > size:
         raise ValueError(f"object_size's high end {high_r} is too large for size={size} (needs 2 * {high_r} + 1 <= {size})")
     require_positive(noise, "noise")
-    _require_generator(generator)
+    require_cpu_generator(generator)
 
     n = num_samples
     labels = torch.zeros(n, size, size, dtype=torch.int64)

@@ -34,12 +34,14 @@ import torch
 from companion import losses
 from companion._checks import (
     reduce,
-    require_class_indices,
     require_array,
     require_binary_targets,
+    require_class_indices,
     require_floating,
+    require_in_range,
     require_int,
     require_layout,
+    require_number,
     require_positive,
     require_reduction,
     require_same_shape,
@@ -78,22 +80,18 @@ def _check_logits_labels(logits, labels, ignore_index: int, reduction: str, requ
             f"labels must have shape (N, H, W) = ({n}, {h}, {w}) to match logits (N, C, H, W) = "
             f"{tuple(logits.shape)}; got labels {tuple(labels.shape)}"
         )
-    # one host sync, for the check only: every label is a class or the ignore index
-    invalid = (labels != ignore_index) & ((labels < 0) | (labels >= c))
-    if invalid.any():
-        bad = labels[invalid]
-        raise ValueError(
-            f"labels must lie in [0, {c}) for C = {c} classes, or equal ignore_index = {ignore_index}; "
-            f"got {int(invalid.sum())} label(s) outside, in [{int(bad.min())}, {int(bad.max())}]"
-        )
+    require_in_range(labels, "labels", c, ignore_index)
 
 
-def _check_class_vector(v, name: str, num_classes: int, like: torch.Tensor) -> torch.Tensor:
-    """A ``(C,)`` tensor of per-class values, returned with the dtype and device of ``like``."""
-    require_tensor(v, name)
+def _check_class_vector(v, name: str, num_classes: int, like):
+    """A ``(C,)`` vector of per-class values, of the type of ``like`` and returned with its dtype (and device)."""
+    if isinstance(like, torch.Tensor):
+        require_tensor(v, name)
+    else:
+        require_array(v, name)
     if tuple(v.shape) != (num_classes,):
         raise ValueError(f"{name} must have shape (C,) = ({num_classes},); got shape {tuple(v.shape)}")
-    return v.to(dtype=like.dtype, device=like.device)
+    return v.to(dtype=like.dtype, device=like.device) if isinstance(v, torch.Tensor) else v.astype(like.dtype)
 
 
 def _valid_and_target(labels, ignore_index: int):
@@ -207,10 +205,8 @@ def pixel_cross_entropy_np(
     if weight is None:
         pixel_weight = valid.astype(logits.dtype)
     else:
-        require_array(weight, "weight")
-        if weight.shape != (logits.shape[1],):
-            raise ValueError(f"weight must have shape (C,) = ({logits.shape[1]},); got shape {weight.shape}")
-        pixel_weight = weight.astype(logits.dtype)[target] * valid
+        weight = _check_class_vector(weight, "weight", logits.shape[1], logits)
+        pixel_weight = weight[target] * valid
     per_pixel = per_pixel * pixel_weight
     if reduction == "none":
         return per_pixel
@@ -292,8 +288,8 @@ def infogain_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
     H: torch.Tensor,
-    reduction: str = "mean",
     ignore_index: int = IGNORE_INDEX,
+    reduction: str = "mean",
 ) -> torch.Tensor:
     """Infogain loss (Caffe's ``InfogainLoss``): ``l = -sum_k H[y, k] log p_k`` at every pixel.
 
@@ -354,8 +350,7 @@ def focal_loss(
             as ``F.cross_entropy(weight=alpha)`` would; 0.0 over zero pixels.
     """
     _check_logits_labels(logits, labels, ignore_index, reduction, require_tensor)
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma < float("inf"):
-        raise ValueError(f"gamma must be a finite number >= 0; got {gamma!r}")
+    require_number(gamma, "gamma", minimum=0)
     valid, target = _valid_and_target(labels, ignore_index)
     log_p_y = log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)  # (N, H, W)
     # 1 - p_y = -expm1(log p_y): exact even when p_y is within rounding of 1
@@ -435,13 +430,8 @@ def inverse_frequency_weights(labels: torch.Tensor, num_classes: int, ignore_ind
     require_tensor(labels, "labels")
     require_class_indices(labels, "labels")
     c = require_int(num_classes, "num_classes")
+    require_in_range(labels, "labels", c, ignore_index)
     flat = labels.reshape(-1)
-    flat = flat[flat != ignore_index]
-    if flat.numel() and (flat.min() < 0 or flat.max() >= c):
-        raise ValueError(
-            f"labels must lie in [0, {c}) or equal ignore_index = {ignore_index}; "
-            f"got values in [{int(flat.min())}, {int(flat.max())}]"
-        )
-    counts = torch.bincount(flat, minlength=c).to(torch.float32)  # (C,)
+    counts = torch.bincount(flat[flat != ignore_index], minlength=c).to(torch.float32)  # (C,)
     # w_c = n / (C n_c), and 0 where n_c = 0 (the clamp only keeps 1 / 0 out of the unused branch)
     return torch.where(counts > 0, counts.sum() / (c * counts.clamp(min=1)), torch.zeros_like(counts))

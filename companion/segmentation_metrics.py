@@ -36,7 +36,9 @@ from companion._checks import (
     Array,
     _size,
     is_integer,
+    min_max,
     require_array,
+    require_in_range,
     require_int,
     require_layout,
     require_same_shape,
@@ -45,7 +47,7 @@ from companion._checks import (
 
 
 def _check_label_maps(pred: Array, labels: Array, num_classes: int, ignore_index: int | None) -> None:
-    """Check types, shapes and ``ignore_index``; the values are checked by :func:`_require_in_range`."""
+    """Check types, shapes and ``ignore_index``; the values are checked by :func:`_confusion_matrix`."""
     require_int(num_classes, "num_classes", minimum=1)
     if ignore_index is not None:
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
@@ -78,35 +80,6 @@ def _check_label_maps(pred: Array, labels: Array, num_classes: int, ignore_index
         raise ValueError(f"pred and labels must be on the same device; got {pred.device} and {labels.device}")
 
 
-def _min_max(x: Array) -> tuple[int, int]:
-    """Smallest and largest value of a non-empty integer map (one pass for a tensor)."""
-    if isinstance(x, torch.Tensor):
-        lo, hi = torch.aminmax(x)
-        return int(lo), int(hi)
-    return int(x.min()), int(x.max())
-
-
-def _require_in_range(x: Array, name: str, num_classes: int, also_allowed: str = "") -> None:
-    """Raise ValueError unless every value of the integer map ``x`` lies in [0, C)."""
-    if _size(x) == 0:
-        return
-    lo, hi = _min_max(x)
-    if lo < 0 or hi >= num_classes:
-        raise ValueError(
-            f"{name} must lie in [0, {num_classes}) for C = {num_classes} classes{also_allowed}; "
-            f"got values in [{lo}, {hi}]"
-        )
-
-
-def _require_labels_in_range(labels: Array, num_classes: int, ignore_index: int | None) -> None:
-    """The range check of ``labels``, leaving out the ignored pixels (the error path: speed does not matter)."""
-    if ignore_index is None:
-        _require_in_range(labels, "labels", num_classes)
-    else:
-        also_allowed = f" or equal ignore_index = {ignore_index}"
-        _require_in_range(labels[labels != ignore_index], "labels", num_classes, also_allowed)
-
-
 def _pair_histogram(pred: Array, labels: Array, num_classes: int, base: int, rows: int) -> Array:
     """Counts of (label, pred) pairs as a (rows, C) matrix: label value ``v`` counts in row ``v - base``.
 
@@ -126,7 +99,7 @@ def _pair_histogram(pred: Array, labels: Array, num_classes: int, base: int, row
     return np.bincount(bins.ravel(), minlength=rows * c).reshape(rows, c).astype(np.int64, copy=False)
 
 
-# Histogram rows beyond which an ignore_index far from the classes (say 10**9) is
+# Histogram bins beyond which an ignore_index far from the classes (say 10**9) is
 # dropped by a mask instead of counted in a row of its own.
 _MAX_HISTOGRAM_BINS = 1 << 20
 
@@ -142,23 +115,22 @@ def _confusion_matrix(pred: Array, labels: Array, num_classes: int, ignore_index
     pass over each map, one pass to form the bins and one ``bincount``.
     """
     c = num_classes
-    _require_in_range(pred, "pred", c)
-    lo, hi = _min_max(labels) if _size(labels) else (0, 0)
+    require_in_range(pred, "pred", c)
+    lo, hi = min_max(labels) if _size(labels) else (0, 0)
     if 0 <= lo and hi < c:  # every pixel is a class: nothing to ignore
         return _pair_histogram(pred, labels, c, base=0, rows=c)
     if ignore_index is None or not lo <= ignore_index <= hi:
-        _require_labels_in_range(labels, c, ignore_index)  # raises
+        require_in_range(labels, "labels", c, ignore_index)  # raises
     base = min(lo, 0)
     rows = max(hi, c - 1) - base + 1
-    if rows * c > _MAX_HISTOGRAM_BINS:
+    if rows * c > _MAX_HISTOGRAM_BINS:  # an ignore_index far from the classes: drop its pixels instead
+        require_in_range(labels, "labels", c, ignore_index)
         kept = labels != ignore_index
-        pred, labels = pred[kept], labels[kept]  # (K,) each: the counted pixels
-        _require_labels_in_range(labels, c, ignore_index)
-        return _pair_histogram(pred, labels, c, base=0, rows=c)
+        return _pair_histogram(pred[kept], labels[kept], c, base=0, rows=c)  # (K,) pixels each
     counts = _pair_histogram(pred, labels, c, base, rows)  # (rows, C)
     cm = counts[-base : c - base]  # (C, C), rows = classes 0 .. C-1
     if int(counts.sum()) != int(cm.sum()) + int(counts[ignore_index - base].sum()):
-        _require_labels_in_range(labels, c, ignore_index)  # raises
+        require_in_range(labels, "labels", c, ignore_index)  # raises
     return cm
 
 
@@ -271,6 +243,18 @@ def dice(cm: torch.Tensor) -> torch.Tensor:
     return _ratio(2 * cm.diagonal(), cm.sum(dim=1) + cm.sum(dim=0))
 
 
+def per_class_recall(cm: torch.Tensor) -> torch.Tensor:
+    """Recall of each class, ``TP / (TP + FN)``: the fraction of its true pixels that were found.
+
+    Args:
+        cm: (C, C) confusion matrix, rows = true class.
+    Returns:
+        (C,) float64; NaN for a class absent from the target (it has nothing to find).
+    """
+    cm = _check_confusion_matrix(cm)
+    return _ratio(cm.diagonal(), cm.sum(dim=1))
+
+
 def balanced_accuracy(cm: torch.Tensor) -> torch.Tensor:
     """Mean per-class recall, ``mean_c TP_c / (TP_c + FN_c)``, over the classes present in the target.
 
@@ -281,6 +265,4 @@ def balanced_accuracy(cm: torch.Tensor) -> torch.Tensor:
     Returns:
         0-dim float64 tensor; NaN when ``cm`` is all zeros.
     """
-    cm = _check_confusion_matrix(cm)
-    recall = _ratio(cm.diagonal(), cm.sum(dim=1))  # (C,), NaN where the class is absent from the target
-    return recall.nanmean()
+    return per_class_recall(cm).nanmean()

@@ -5,6 +5,8 @@
 - :func:`depthwise_separable_parameters`: a depthwise ``k x k`` convolution
   (``groups = C``) followed by a pointwise ``1 x 1`` one.
 - :func:`dense_parameters`: ``in * out`` weights (+ ``out`` biases).
+- :func:`count_parameters`: the numbers a built model actually holds, the
+  ground truth for the formulas above.
 - :func:`trace_shapes` runs a model once and records every leaf layer's output
   shape and parameter count; :func:`format_shape_table` prints them.
 """
@@ -41,6 +43,13 @@ def dense_parameters(in_features: int, out_features: int, bias: bool = True) -> 
     i = require_int(in_features, "in_features")
     o = require_int(out_features, "out_features")
     return i * o + (o if bias else 0)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Numbers held in ``model``'s parameters, frozen ones included (as ``nn.Module.parameters`` lists them)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    return sum(p.numel() for p in model.parameters())
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from companion._checks import require_int
+
 
 def fit(
     model: nn.Module,
@@ -51,8 +53,7 @@ def fit(
     param = next(model.parameters(), None)
     if param is not None and inputs.device != param.device:
         raise ValueError(f"inputs must be on the model's device {param.device}; got {inputs.device}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int; got {steps!r}")
+    require_int(steps, "steps")
     n = inputs.shape[0]
     if batch_size is not None and not (isinstance(batch_size, int) and 1 <= batch_size <= n):
         raise ValueError(f"batch_size must be None or an int in [1, N] = [1, {n}]; got {batch_size!r}")

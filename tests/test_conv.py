@@ -102,6 +102,14 @@ def test_pooling_1d_matches_torch(k, stride, padding):
         torch.testing.assert_close(torch.from_numpy(np.ascontiguousarray(ours_np(x.numpy(), k, stride, padding))), expected)
 
 
+def test_pooling_1d_refuses_a_zero_stride():
+    # stride=None means "the kernel size"; 0 is an error, not a synonym for None
+    x = torch.randn(1, 2, 8, dtype=torch.float64)
+    for pool, data in [(conv.max_pool1d, x), (conv.avg_pool1d_np, x.numpy())]:
+        with pytest.raises(ValueError, match="stride must be >= 1; got 0"):
+            pool(data, 2, 0)
+
+
 def test_torch_versions_run_on_the_device_and_keep_dtype(device):
     x, weight, bias = make_case(dict(n=2, c=4, o=6, h=7, w=7, kernel=(3, 3), groups=2, bias=True), torch.float32)
     x, weight, bias = x.to(device), weight.to(device), bias.to(device)

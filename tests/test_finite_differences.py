@@ -242,7 +242,7 @@ def test_bad_spacing_and_kind():
         fd.forward_difference_kernel("1")
     with pytest.raises(ValueError, match=r"kind must be one of \('4-neighbour', 'diagonal', '8-neighbour'\); got '5-point'"):
         fd.laplacian_kernel_2d("5-point")
-    with pytest.raises(ValueError, match=r"diagonal_weight must lie in \[0, 1\]; got 1.5"):
+    with pytest.raises(ValueError, match=r"diagonal_weight must be a number in \[0, 1\]; got 1.5"):
         fd.blended_laplacian_kernel_2d(1.5)
     with pytest.raises(TypeError, match="diagonal_weight must be a number; got str"):
         fd.blended_laplacian_kernel_2d("0.5")

@@ -224,7 +224,7 @@ def test_bad_inputs_are_rejected_with_a_clear_message(generator):
         mix_probabilities(a, b[:2], 0.5)
     with pytest.raises(ValueError, match=r"space must be one of \('logits', 'probabilities'\); got 'probs'"):
         ScalarMix("probs")
-    with pytest.raises(ValueError, match="gate_features must be a positive int; got 0"):
+    with pytest.raises(ValueError, match="gate_features must be >= 1; got 0"):
         GatedMix(0)
     with pytest.raises(ValueError, match=r"gate_input must have shape \(N, F\) = \(3, 4\); got shape \(3, 2\)"):
         GatedMix(4)(a, b, torch.zeros(3, 2))

@@ -14,6 +14,8 @@ def test_seed_everything_makes_cpu_draws_repeatable():
     assert all(torch.equal(p, q) for p, q in zip(first, second))
     with pytest.raises(TypeError, match="seed must be an int; got float"):
         seed_everything(1.5)
+    with pytest.raises(ValueError, match="seed must be >= 0; got -1"):
+        seed_everything(-1)  # NumPy would refuse it after Python and PyTorch were already seeded
 
 
 def test_default_device_follows_cuda_availability():

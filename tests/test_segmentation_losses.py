@@ -195,7 +195,7 @@ def test_infogain_with_identity_is_cross_entropy(device, logits_labels, reductio
     logits, labels = (t.to(device) for t in logits_labels)
     eye = torch.eye(C, dtype=logits.dtype, device=device)
     torch.testing.assert_close(
-        sl.infogain_loss(logits, labels, eye, reduction), F.cross_entropy(logits, labels, reduction=reduction)
+        sl.infogain_loss(logits, labels, eye, reduction=reduction), F.cross_entropy(logits, labels, reduction=reduction)
     )
 
 
@@ -205,7 +205,7 @@ def test_infogain_with_diagonal_is_weighted_cross_entropy(device, logits_labels,
     gain = torch.diag(weight)
     for reduction in ("none", "sum"):  # equal as they stand
         torch.testing.assert_close(
-            sl.infogain_loss(logits, labels, gain, reduction),
+            sl.infogain_loss(logits, labels, gain, reduction=reduction),
             F.cross_entropy(logits, labels, weight=weight, reduction=reduction),
         )
     # "mean" divides by the number of non-ignored pixels, F.cross_entropy by the sum of their weights
@@ -225,7 +225,7 @@ def test_infogain_matches_loop_and_gradcheck(device, logits_labels, generator):
     gain = torch.rand(C, C, generator=generator, dtype=torch.float64)
     expected = loop_infogain(logits, labels, gain)
     logits, labels, gain = logits.to(device), labels.to(device), gain.to(device)
-    torch.testing.assert_close(sl.infogain_loss(logits, labels, gain, "none").cpu(), expected)
+    torch.testing.assert_close(sl.infogain_loss(logits, labels, gain, reduction="none").cpu(), expected)
     torch.testing.assert_close(sl.infogain_loss(logits, labels, gain).cpu(), expected.sum() / (labels != -100).sum().cpu())
     logits.requires_grad_()
     assert torch.autograd.gradcheck(lambda z: sl.infogain_loss(z, labels, gain), (logits,))

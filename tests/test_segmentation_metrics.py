@@ -24,7 +24,7 @@ def metrics_by_loop(pred, labels, num_classes, ignore_index=None):
     """Metrics straight from the pixel pairs, without a confusion matrix."""
     pairs = [(p, t) for p, t in zip(pred.flatten().tolist(), labels.flatten().tolist()) if t != ignore_index]
     nan = float("nan")
-    iou, dice, recalls = [], [], []
+    iou, dice, recall = [], [], []
     for c in range(num_classes):
         both = sum(p == c and t == c for p, t in pairs)
         either = sum(p == c or t == c for p, t in pairs)
@@ -32,15 +32,16 @@ def metrics_by_loop(pred, labels, num_classes, ignore_index=None):
         in_target = sum(t == c for _, t in pairs)
         iou.append(both / either if either else nan)
         dice.append(2 * both / (in_pred + in_target) if either else nan)
-        if in_target:
-            recalls.append(both / in_target)
+        recall.append(both / in_target if in_target else nan)
     present = [v for v in iou if not math.isnan(v)]
+    found = [r for r in recall if not math.isnan(r)]  # classes present in the target
     return {
         "pixel_accuracy": sum(p == t for p, t in pairs) / len(pairs) if pairs else nan,
         "per_class_iou": iou,
         "mean_iou": sum(present) / len(present) if present else nan,
         "dice": dice,
-        "balanced_accuracy": sum(recalls) / len(recalls) if recalls else nan,
+        "per_class_recall": recall,
+        "balanced_accuracy": sum(found) / len(found) if found else nan,
     }
 
 
@@ -79,7 +80,7 @@ def test_any_ignore_index_outside_the_classes(device, generator, ignore_index, t
     assert torch.equal(cm, expected) and cm.shape == (3, 3)
     bad = labels.clone()
     bad[0, 0, 0], bad[1, 0, 0] = 7, -5  # neither a class nor ignore_index, hidden among ignored pixels
-    message = rf"labels must lie in \[0, 3\) .* or equal ignore_index = {ignore_index}; got values in \[-5, 7\]"
+    message = rf"labels must lie in \[0, 3\) for C = 3 classes or equal ignore_index = {ignore_index}; got 2 value\(s\) outside, in \[-5, 7\]"
     with pytest.raises(ValueError, match=message):
         if twin == "torch":
             sm.confusion_matrix(pred.to(device), bad.to(device), 3, ignore_index)
@@ -152,7 +153,7 @@ def test_no_counted_pixel_gives_nan_metrics_without_error(device, shape):
     cm = sm.confusion_matrix(pred, labels, 3, ignore_index=IGNORE)
     assert torch.equal(cm, torch.zeros(3, 3, dtype=torch.int64, device=device))
     assert sm.pixel_accuracy(cm).isnan()
-    assert sm.per_class_iou(cm).isnan().all() and sm.dice(cm).isnan().all()
+    assert sm.per_class_iou(cm).isnan().all() and sm.dice(cm).isnan().all() and sm.per_class_recall(cm).isnan().all()
     assert sm.mean_iou(cm).isnan() and sm.balanced_accuracy(cm).isnan()
 
 
@@ -190,7 +191,7 @@ def test_bad_shapes_values_and_types_are_refused():
         sm.confusion_matrix(pred[:, None], labels, 3)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\).*\[3, 3\]"):
         sm.confusion_matrix(pred, torch.full_like(labels, 3), 3)
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\) .* or equal ignore_index = 255.*\[-1, -1\]"):
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\) for C = 3 classes or equal ignore_index = 255; got 128 value\(s\) outside, in \[-1, -1\]"):
         sm.confusion_matrix(pred, torch.full_like(labels, -1), 3, ignore_index=IGNORE)
     with pytest.raises(ValueError, match=r"pred must lie in \[0, 3\)"):
         sm.confusion_matrix(torch.full_like(pred, 7), labels, 3)

@@ -24,6 +24,15 @@ def test_depthwise_separable_parameters_match_the_two_layers(c, o, k):
     assert shapes.depthwise_separable_parameters(c, o, k) == sum(p.numel() for p in layers.parameters())
 
 
+def test_count_parameters_counts_every_parameter_tensor():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Linear(8, 2, bias=False))
+    model[0].weight.requires_grad_(False)  # frozen parameters still count
+    assert shapes.count_parameters(model) == 8 * 3 * 3 * 3 + 8 + 8 * 2
+    assert shapes.count_parameters(nn.ReLU()) == 0
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module; got Tensor"):
+        shapes.count_parameters(torch.zeros(3))
+
+
 def test_dense_parameters_match_nn_linear():
     assert shapes.dense_parameters(2048, 3) == sum(p.numel() for p in nn.Linear(2048, 3).parameters())
     assert shapes.dense_parameters(10, 2, bias=False) == 20

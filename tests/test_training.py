@@ -29,7 +29,7 @@ def test_fit_rejects_mismatched_inputs():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="same first dimension N; got 4 and 5"):
         fit(model, cross_entropy, torch.zeros(4, 2), torch.zeros(5, dtype=torch.long), opt, steps=1)
-    with pytest.raises(ValueError, match="steps must be a positive int; got 0"):
+    with pytest.raises(ValueError, match="steps must be >= 1; got 0"):
         fit(model, cross_entropy, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), opt, steps=0)
     with pytest.raises(ValueError, match=r"batch_size must be None or an int in \[1, N\] = \[1, 4\]; got 8"):
         fit(model, cross_entropy, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), opt, steps=1, batch_size=8)
