@@ -8,18 +8,13 @@ from first principles. Targets on the 2-core course machine: NumPy within
 
 import torch
 import torch.nn.functional as F
-from torch.utils import benchmark
 
 from companion import conv
+from timing import median_seconds  # benchmarks/timing.py
 
 N, C, H, W, O, K, PADDING = 16, 32, 32, 32, 64, 3, 1
 TARGETS = {"conv2d_np (NumPy)": 1.5, "conv2d (PyTorch, first principles)": 2.0}
 MIN_RUN_TIME_S = 1.0
-
-
-def median_seconds(fn, *args) -> float:
-    timer = benchmark.Timer(stmt="fn(*args)", globals={"fn": fn, "args": args})
-    return timer.blocked_autorange(min_run_time=MIN_RUN_TIME_S).median
 
 
 def main() -> None:
@@ -30,10 +25,10 @@ def main() -> None:
     x_np, weight_np, bias_np = x.numpy(), weight.numpy(), bias.numpy()
     flops = 2 * N * O * H * W * C * K * K  # one multiply and one add per weight per output (padding 1 keeps H, W)
 
-    reference = median_seconds(F.conv2d, x, weight, bias, 1, PADDING)
+    reference = median_seconds(F.conv2d, x, weight, bias, 1, PADDING, min_run_time=MIN_RUN_TIME_S)
     cases = {
-        "conv2d_np (NumPy)": median_seconds(conv.conv2d_np, x_np, weight_np, bias_np, 1, PADDING),
-        "conv2d (PyTorch, first principles)": median_seconds(conv.conv2d, x, weight, bias, 1, PADDING),
+        "conv2d_np (NumPy)": median_seconds(conv.conv2d_np, x_np, weight_np, bias_np, 1, PADDING, min_run_time=MIN_RUN_TIME_S),
+        "conv2d (PyTorch, first principles)": median_seconds(conv.conv2d, x, weight, bias, 1, PADDING, min_run_time=MIN_RUN_TIME_S),
     }
     print(f"x ({N}, {C}, {H}, {W}), {O} filters {K}x{K}, padding {PADDING}, float32, CPU, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")

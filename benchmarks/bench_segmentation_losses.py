@@ -12,9 +12,9 @@ import statistics
 
 import torch
 import torch.nn.functional as F
-from torch.utils import benchmark
 
 from companion import segmentation_losses
+from timing import median_seconds  # benchmarks/timing.py
 
 N, C, H, W = 8, 21, 256, 256  # a PASCAL VOC-sized batch: 20 classes and background
 TARGET_RATIO = 1.5
@@ -22,14 +22,12 @@ MIN_RUN_TIME_S = 0.3
 ROUNDS = 5
 
 
-def median_seconds(fn, *args) -> float:
-    timer = benchmark.Timer(stmt="fn(*args)", globals={"fn": fn, "args": args})
-    return timer.blocked_autorange(min_run_time=MIN_RUN_TIME_S).median
-
-
 def median_ratio(ours, theirs, *args) -> tuple[float, float, float]:
     """Median seconds of each, and the median of the per-round ratios."""
-    times = [(median_seconds(ours, *args), median_seconds(theirs, *args)) for _ in range(ROUNDS)]
+    times = [
+        (median_seconds(ours, *args, min_run_time=MIN_RUN_TIME_S), median_seconds(theirs, *args, min_run_time=MIN_RUN_TIME_S))
+        for _ in range(ROUNDS)
+    ]
     ours_s, theirs_s = zip(*times)
     return statistics.median(ours_s), statistics.median(theirs_s), statistics.median(a / b for a, b in times)
 

@@ -21,20 +21,14 @@ import time
 
 import numpy as np
 import torch
-from torch.utils import benchmark
 
 from companion import segmentation_metrics
 from companion.runtime import default_device
+from timing import median_seconds  # benchmarks/timing.py
 
 N, H, W, C = 8, 256, 256, 21
 IGNORE = 255
 TARGET_SPEEDUP = 100
-MIN_RUN_TIME_S = 0.5
-
-
-def median_seconds(fn, *args) -> float:
-    timer = benchmark.Timer(stmt="fn(*args)", globals={"fn": fn, "args": args})
-    return timer.blocked_autorange(min_run_time=MIN_RUN_TIME_S).median
 
 
 def loop_seconds(fn, pred, labels, timed_pixels: int, repeats: int = 3) -> float:

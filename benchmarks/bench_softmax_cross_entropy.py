@@ -9,18 +9,12 @@ the point is to know by how much.
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils import benchmark
 
 from companion import activations, losses
 from companion.runtime import default_device
+from timing import median_seconds  # benchmarks/timing.py
 
 N, C = 4096, 1000
-MIN_RUN_TIME_S = 0.5
-
-
-def median_seconds(fn, *args) -> float:
-    timer = benchmark.Timer(stmt="fn(*args)", globals={"fn": fn, "args": args})
-    return timer.blocked_autorange(min_run_time=MIN_RUN_TIME_S).median
 
 
 def main() -> None:

@@ -143,6 +143,13 @@ def require_reduction(reduction: str) -> None:
         raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
 
 
+def require_scalar_reduction(reduction: str) -> None:
+    """Like :func:`require_reduction`, but ``"none"`` is refused too: a gradient needs a scalar loss."""
+    require_reduction(reduction)
+    if reduction == "none":
+        raise ValueError("reduction must be 'mean' or 'sum' for a gradient of a scalar loss; got 'none'")
+
+
 def require_positive(value: float, name: str) -> None:
     """Raise ValueError unless ``value`` is a finite number greater than zero."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

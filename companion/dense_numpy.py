@@ -43,6 +43,7 @@ from companion._checks import (
     require_layout,
     require_positive,
     require_reduction,
+    require_scalar_reduction,
 )
 from companion.activations import softmax_np
 from companion.losses import cross_entropy_np
@@ -149,9 +150,7 @@ def cross_entropy_and_grad(
     Returns:
         the loss as a float, and grad_logits: (N, C).
     """
-    require_reduction(reduction)
-    if reduction == "none":
-        raise ValueError("reduction must be 'mean' or 'sum' for a gradient of a scalar loss; got 'none'")
+    require_scalar_reduction(reduction)
     loss = float(cross_entropy_np(logits, labels, reduction))  # also checks shapes and labels
     n, c = logits.shape
     grad = softmax_np(logits, axis=1)  # (N, C)

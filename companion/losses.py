@@ -26,6 +26,7 @@ from companion._checks import (
     require_layout,
     require_reduction,
     require_same_shape,
+    require_scalar_reduction,
     require_tensor,
 )
 from companion.activations import log_softmax_np, sigmoid, softmax, softplus
@@ -50,11 +51,6 @@ def _check_binary(logits, targets, reduction: str, require_type) -> None:
     require_binary_targets(targets, "targets")
     require_same_shape(logits, "logits", targets, "targets")
     require_reduction(reduction)
-
-
-def _require_scalar_reduction(reduction: str) -> None:
-    if reduction == "none":
-        raise ValueError("reduction must be 'mean' or 'sum' for a gradient of a scalar loss; got 'none'")
 
 
 # ----------------------------------------------------------------------------- categorical
@@ -100,7 +96,7 @@ def cross_entropy_grad(logits: torch.Tensor, labels: torch.Tensor, reduction: st
         (N, C), same dtype and device as ``logits``.
     """
     _check_logits_labels(logits, labels, reduction, require_tensor)
-    _require_scalar_reduction(reduction)
+    require_scalar_reduction(reduction)
     n, c = logits.shape
     onehot = torch.nn.functional.one_hot(labels, c).to(logits.dtype)
     grad = softmax(logits, dim=1) - onehot
@@ -163,7 +159,7 @@ def naive_binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, redu
 def binary_cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Analytic gradient of BCE-with-logits: ``sigmoid(z) - y`` (divided by the count for ``mean``)."""
     _check_binary(logits, targets, reduction, require_tensor)
-    _require_scalar_reduction(reduction)
+    require_scalar_reduction(reduction)
     grad = sigmoid(logits) - targets
     return grad / logits.numel() if reduction == "mean" else grad
 
