@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from companion._checks import require_cpu_generator, require_int, require_number, require_positive
+from companion.runtime import randn
 
 
 def make_blobs(
@@ -51,7 +52,7 @@ def make_blobs(
     angles = 2 * math.pi * torch.arange(num_classes) / num_classes
     centres = torch.zeros(num_classes, num_features)
     centres[:, 0], centres[:, 1] = radius * torch.cos(angles), radius * torch.sin(angles)
-    noise = spread * torch.randn(num_samples, num_features, generator=generator)
+    noise = spread * randn((num_samples, num_features), generator=generator)
     return centres[labels] + noise, labels
 
 
@@ -84,8 +85,8 @@ def make_velocity_task(
     if not isinstance(bimodal, bool):
         raise TypeError(f"bimodal must be a bool; got {type(bimodal).__name__}")
     task = torch.Generator().manual_seed(_VELOCITY_MAP_SEED)
-    maps = torch.randn(2, num_features, 2, generator=task) / math.sqrt(num_features)  # A, B: (F, 2)
-    inputs = torch.randn(num_samples, num_features, generator=generator)  # (N, F)
+    maps = randn((2, num_features, 2), generator=task) / math.sqrt(num_features)  # A, B: (F, 2)
+    inputs = randn((num_samples, num_features), generator=generator)  # (N, F)
     velocities = torch.tanh(inputs @ maps[0] + torch.sin(inputs @ maps[1]))  # (N, 2)
     if bimodal:
         sign = 2.0 * torch.randint(0, 2, (num_samples, 1), generator=generator) - 1.0  # (N, 1), +1 or -1
@@ -143,7 +144,7 @@ def make_token_task(
     require_number(type_share, "type_share", 0, 1)
     require_cpu_generator(generator)
     n, t = num_samples, num_tokens
-    encodings = torch.randn(n, t, num_features, generator=generator)  # (N, T, D)
+    encodings = randn((n, t, num_features), generator=generator)  # (N, T, D)
     kinds = (torch.rand(n, generator=generator) >= type_share).long()  # (N,) 0 = type, 1 = cue
     answers = torch.randint(2, t, (n,), generator=generator)  # (N,)
     # a decoy at a different position in [2, T): shift the answer by 1..T-3, cyclically
@@ -192,5 +193,5 @@ def make_shape_images(
     ring = (dy**2 + dx**2 <= 17) & (dy**2 + dx**2 >= 5)
     cross = ((dy <= 1) & (dx <= 4)) | ((dx <= 1) & (dy <= 4))  # two 3 x 9 bars
     masks = torch.stack([square, ring, cross], dim=1)[torch.arange(n), labels]  # (N, size, size)
-    images = masks.float() + noise * torch.randn(n, size, size, generator=generator)
+    images = masks.float() + noise * randn((n, size, size), generator=generator)
     return images[:, None], labels, masks

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from companion._checks import require_cpu_generator, require_int, require_positive
+from companion.runtime import randn
 
 SHAPE_CLASSES = ("background", "square", "disc", "triangle", "cross")  # label k is SHAPE_CLASSES[k]
 
@@ -110,5 +111,5 @@ def make_segmentation_data(
         drawn = shape_masks(kind, dy, dx, radius) & (slot < counts)[:, None, None]  # (N, size, size)
         labels = torch.where(drawn, kind[:, None, None], labels)
     images = PALETTE[labels].permute(0, 3, 1, 2)  # (N, 3, size, size)
-    images = images + noise * torch.randn(images.shape, generator=generator)
+    images = images + noise * randn(images.shape, generator=generator)
     return images.contiguous(), labels
