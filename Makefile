@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help env book test check notebook notebooks chapter bench clean
+.PHONY: help env book test check notebook notebooks chapter seeds bench clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,6 +36,9 @@ notebooks: $(STAMP)  ## execute every chapter
 chapter: $(STAMP)  ## scaffold a chapter: make chapter CHAPTER=book/part2/<slug>.md TITLE="2.1 ..."
 	@test -n "$(CHAPTER)" -a -n "$(TITLE)" || { echo 'usage: make chapter CHAPTER=book/<part>/<slug>.md TITLE="..."'; exit 2; }
 	$(BIN)/python tools/notebooks.py new $(CHAPTER) "$(TITLE)"
+
+seeds: $(STAMP)  ## execute every chapter with seeds 1 to 4 (SEEDS="5 6" for others); fails on any exception
+	$(BIN)/python tools/notebooks.py seeds --seeds $(or $(SEEDS),1 2 3 4) $(CHAPTER)
 
 bench: $(STAMP)  ## run the benchmarks (on demand; not part of the tests)
 	$(BIN)/python benchmarks/run.py

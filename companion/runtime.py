@@ -135,3 +135,21 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
                     "initialise it by hand from the generator"
                 )
     return module
+
+
+def spawn(generator: torch.Generator) -> torch.Generator:
+    """A new CPU generator seeded from one draw of ``generator``.
+
+    For a second stream of random numbers (the order of mini-batches, say)
+    that still follows the one seed a notebook sets, and that the first stream
+    does not disturb: drawing more data later does not change the batches.
+    """
+    require_cpu_generator(generator)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return torch.Generator().manual_seed(seed)
+
+
+def numpy_rng(generator: torch.Generator) -> np.random.Generator:
+    """A NumPy generator seeded from one draw of the CPU ``generator``: NumPy code under the same seed."""
+    require_cpu_generator(generator)
+    return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator)))

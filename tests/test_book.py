@@ -15,6 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import notebooks  # noqa: E402  (tools/notebooks.py: the pipeline under test)
+import nbval_tolerance  # noqa: E402  (tools/nbval_tolerance.py: the output comparison)
 
 CHAPTERS = notebooks.chapter_sources()
 
@@ -67,3 +68,45 @@ def test_execute_is_reproducible_and_passes_the_check(tmp_path, monkeypatch):
 
     md_path.write_text(md_path.read_text() + "\n```{code-cell} ipython3\n1 + 1\n```\n")
     assert any("differ from the source" in p for p in notebooks.check_chapter(md_path))
+
+
+def comparison_counts() -> dict[str, int]:
+    """How nbval will treat the book's code cells: compared exactly, with a tolerance, not compared."""
+    from nbval.plugin import find_comment_markers, find_metadata_tags
+
+    counts = {nbval_tolerance.EXACT: 0, nbval_tolerance.TOLERANCE: 0, nbval_tolerance.NOT_COMPARED: 0}
+    for md_path in CHAPTERS:
+        nb = nbformat.read(md_path.with_suffix(".ipynb"), as_version=4)
+        for cell in (c for c in nb.cells if c.cell_type == "code"):
+            options = {**dict(find_metadata_tags(cell.metadata)), **dict(find_comment_markers(cell.source))}
+            if options.get("skip") or options.get("check") is False or cell.execution_count is None:
+                counts[nbval_tolerance.NOT_COMPARED] += 1
+            elif nbval_tolerance.cell_tolerance(cell) is not None:
+                counts[nbval_tolerance.TOLERANCE] += 1
+            else:
+                counts[nbval_tolerance.EXACT] += 1
+    return counts
+
+
+def test_every_output_is_compared_and_nine_in_ten_exactly():
+    counts = comparison_counts()
+    total = sum(counts.values())
+    assert counts[nbval_tolerance.NOT_COMPARED] == 0, counts
+    assert counts[nbval_tolerance.EXACT] >= 0.9 * total, counts
+
+
+def test_the_tolerance_comparison_accepts_close_numbers_and_nothing_else():
+    close = nbval_tolerance.close_within
+    assert close("loss 0.0637 after 120 steps", "loss 0.0641 after 120 steps", 0.001)
+    assert not close("loss 0.0637 after 120 steps", "loss 0.0657 after 120 steps", 0.001)
+    assert not close("loss 0.0637 after 120 steps", "loss 0.0637 after 121 step", 0.001)
+    assert not close("IoU 0.91", "IoU 0.91 (best)", 1.0)
+    assert not close("x nan", "x 0.5", 1.0)
+    assert nbval_tolerance.cell_tolerance({"metadata": {"tags": ["hide-input", "tolerance-2e-3"]}}) == 0.002
+    assert nbval_tolerance.cell_tolerance({"metadata": {"tags": ["hide-input"]}}) is None
+
+
+def test_stored_outputs_and_the_tests_use_different_kernels_and_thread_counts():
+    execute, test = notebooks.EXECUTE_ENV, notebooks.TEST_ENV
+    assert execute["ATEN_CPU_CAPABILITY"] == "default" and execute["ONEDNN_MAX_CPU_ISA"] == "SSE41"
+    assert "ATEN_CPU_CAPABILITY" not in test and execute["OMP_NUM_THREADS"] != test["OMP_NUM_THREADS"]

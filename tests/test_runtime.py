@@ -6,11 +6,12 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from companion.runtime import default_device, init_parameters, randn, seed_everything, uniform
+from companion.runtime import default_device, init_parameters, numpy_rng, randn, seed_everything, spawn, uniform
 
 
 def test_seed_everything_makes_cpu_draws_repeatable():
@@ -146,3 +147,14 @@ def test_init_parameters_keeps_dtype_and_is_repeatable():
     b = init_parameters(nn.Linear(5, 3).double(), torch.Generator().manual_seed(4))
     assert a.weight.dtype == torch.float64
     assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+
+
+def test_spawned_generators_follow_the_parent_seed_and_are_independent_streams():
+    a, b = seed_everything(5), seed_everything(5)
+    child_a, child_b = spawn(a), spawn(b)
+    assert torch.equal(torch.rand(4, generator=child_a), torch.rand(4, generator=child_b))
+    assert np.array_equal(numpy_rng(a).random(3), numpy_rng(b).random(3))
+    other = spawn(seed_everything(6))
+    assert not torch.equal(torch.rand(4, generator=spawn(seed_everything(5))), torch.rand(4, generator=other))
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        spawn(np.random.default_rng(0))

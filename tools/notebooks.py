@@ -7,6 +7,7 @@ edit and review) paired with its executed notebook ``book/<part>/<slug>.ipynb``
     python tools/notebooks.py new book/part2/softmax-over-channels.md "2.1 Title"
     python tools/notebooks.py execute book/part1/softmax-output-layer.md [...]
     python tools/notebooks.py execute --all
+    python tools/notebooks.py seeds [--seeds 1 2 3 4] [book/part1/...md]
     python tools/notebooks.py check
 
 ``execute`` is reproducible: the same source gives a byte-identical notebook.
@@ -31,10 +32,20 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 CELL_TIMEOUT_S = 120
-# Kernel settings, also given to nbval's kernels by the root conftest.py. One thread:
-# the chapters' models are tiny, so threads only add overhead, and a fixed thread
-# count keeps the floating-point reduction order the same on every machine.
-KERNEL_ENV = {"OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+# The kernel settings the stored outputs are produced under: PyTorch's baseline CPU
+# kernels (no AVX2 or AVX-512 in ATen, SSE4.1 in oneDNN's convolutions) and one
+# thread. The tests (root conftest.py) run the chapters under TEST_ENV instead, on
+# the machine's own kernels and two threads, so that a printed number which depends
+# on the CPU family or the thread count fails on any machine, not only on another.
+EXECUTE_ENV = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "OMP_NUM_THREADS": "1",
+    "PYTHONHASHSEED": "0",
+}
+TEST_ENV = {"OMP_NUM_THREADS": "2", "PYTHONHASHSEED": "0"}
+# The one place a chapter sets its seed; `seeds` replaces the 0 to run it with others.
+SEED_CALL = "seed_everything(0)"
 
 SETUP_CELL = '''\
 # Setup: makes this chapter run in a fresh runtime (such as Colab); silent when all is in place.
@@ -110,7 +121,11 @@ def new_chapter(md_path: Path, title: str) -> None:
         + "```{code-cell} ipython3\n:tags: [hide-input]\n\n"
         + setup_cell_source()
         + "\n```\n\n"
-        + "The question, in our words.\n"
+        + "The question, in our words.\n\n"
+        + "```{code-cell} ipython3\n"
+        + "from companion.runtime import default_device, seed_everything\n\n"
+        + f"gen = {SEED_CALL}  # the chapter's one seed: see the README's rules for printed numbers\n"
+        + "device = default_device()\n```\n"
     )
     print(f"wrote {_display(md_path)}; add it to _toc.yml and the map in book/intro.md")
 
@@ -156,13 +171,21 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
         cell.metadata.pop("execution", None)
 
 
-def run_chapter(md_path: Path) -> nbformat.NotebookNode:
-    """Execute ``md_path``'s cells in a fresh kernel on the CPU and return the executed notebook."""
+def run_chapter(md_path: Path, env: dict[str, str] = EXECUTE_ENV, seed: int | None = None) -> nbformat.NotebookNode:
+    """Execute ``md_path``'s cells in a fresh kernel on the CPU and return the executed notebook.
+
+    ``env`` is given to the kernel; ``seed``, when set, replaces the 0 in the
+    chapter's one ``seed_everything(0)`` call.
+    """
     nb = jupytext.read(md_path)
+    if seed is not None:
+        for cell in nb.cells:
+            cell.source = cell.source.replace(SEED_CALL, f"seed_everything({seed})")
     stable_cell_ids(nb)
     env_backup = os.environ.get("CUDA_VISIBLE_DEVICES")
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the committed outputs are the CPU ones
-    os.environ.update(KERNEL_ENV)
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     try:
         client = NotebookClient(
             nb,
@@ -174,10 +197,11 @@ def run_chapter(md_path: Path) -> nbformat.NotebookNode:
         )
         client.execute()
     finally:
-        if env_backup is None:
-            os.environ.pop("CUDA_VISIBLE_DEVICES")
-        else:
-            os.environ["CUDA_VISIBLE_DEVICES"] = env_backup
+        for name, value in [("CUDA_VISIBLE_DEVICES", env_backup), *saved.items()]:
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     merge_streams(nb)
     strip_volatile_metadata(nb)
     return nb
@@ -190,7 +214,37 @@ def execute_chapter(md_path: Path) -> Path:
     return ipynb_path
 
 
+# ----------------------------------------------------------------------------- seeds
+
+
+def _run_with_seed(job: tuple[Path, int]) -> str | None:
+    md_path, seed = job
+    try:
+        run_chapter(md_path, env={**TEST_ENV, "OMP_NUM_THREADS": "1"}, seed=seed)
+    except Exception as error:  # noqa: BLE001  (report every failure, then go on)
+        lines = str(error).strip().splitlines()
+        return f"{_display(md_path)} with seed {seed}: {type(error).__name__}: {lines[-1] if lines else ''}"
+    return None
+
+
+def run_seeds(paths: list[Path], seeds: list[int], workers: int = 2) -> list[str]:
+    """Execute every chapter with every seed (outputs not compared); return the failures."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(md_path, seed) for md_path in paths for seed in seeds]
+    failures = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for (md_path, seed), failure in zip(jobs, pool.map(_run_with_seed, jobs)):
+            print(f"{'FAILED' if failure else 'ok    '} {_display(md_path)} seed {seed}", flush=True)
+            if failure:
+                failures.append(failure)
+    return failures
+
+
 # ----------------------------------------------------------------------------- check
+
+# Seeds set anywhere but the one seed_everything(0) call would not follow `seeds`.
+OTHER_SEEDS = re.compile(r"manual_seed\(|default_rng\(\s*\d|np\.random\.seed\(|random\.seed\(|set_random_seed\(\s*\d")
 
 
 def _tags(cell) -> list[str]:
@@ -216,6 +270,14 @@ def check_chapter(md_path: Path) -> list[str]:
         problems.append(f"{name}: code cells were not all executed in order 1..n (execution counts {counts})")
     if not code or code[0].source != setup_cell_source():
         problems.append(f"{name}: the first code cell is not the current setup cell (see tools/notebooks.py)")
+    text = md_path.read_text()
+    if text.count(SEED_CALL) != 1:
+        problems.append(f"{name}: the chapter must set its seed once, with {SEED_CALL} ({text.count(SEED_CALL)} found)")
+    if OTHER_SEEDS.search(text):
+        problems.append(
+            f"{name}: a seed is set outside {SEED_CALL} ({OTHER_SEEDS.search(text).group(0)}...); "
+            "derive other generators with companion.runtime.spawn / numpy_rng"
+        )
     if any("execution" in c.metadata for c in executed.cells) or "version" in executed.metadata.get("language_info", {}):
         problems.append(f"{name}: the notebook holds volatile metadata; re-execute the chapter")
     return problems
@@ -240,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     execute = commands.add_parser("execute", help="execute chapter sources into their notebooks")
     execute.add_argument("paths", nargs="*", type=Path)
     execute.add_argument("--all", action="store_true", help="every chapter of the book")
+    seeds = commands.add_parser("seeds", help="execute chapters with other seeds; fail on any exception")
+    seeds.add_argument("paths", nargs="*", type=Path, help="chapter sources (default: every chapter)")
+    seeds.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4])
+    seeds.add_argument("--workers", type=int, default=2)
     commands.add_parser("check", help="check pairing, execution order and setup cells")
     args = parser.parse_args(argv)
 
@@ -253,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
             if md_path.suffix != ".md" or not md_path.exists():
                 parser.error(f"not a chapter source: {md_path}")
             print(f"executed {_display(execute_chapter(md_path))}")
+    elif args.command == "seeds":
+        paths = [p.resolve() for p in args.paths] or chapter_sources()
+        failures = run_seeds(paths, args.seeds, args.workers)
+        print("\n".join(failures) or f"{len(paths)} chapters ran with seeds {args.seeds}: no exception")
+        return 1 if failures else 0
     else:
         problems = check_all()
         print("\n".join(problems) or f"{len(chapter_sources())} chapters: sources and notebooks agree")
