@@ -110,3 +110,25 @@ def test_stored_outputs_and_the_tests_use_different_kernels_and_thread_counts():
     execute, test = notebooks.EXECUTE_ENV, notebooks.TEST_ENV
     assert execute["ATEN_CPU_CAPABILITY"] == "default" and execute["ONEDNN_MAX_CPU_ISA"] == "SSE41"
     assert "ATEN_CPU_CAPABILITY" not in test and execute["OMP_NUM_THREADS"] != test["OMP_NUM_THREADS"]
+
+
+def test_seeds_runs_a_chapter_with_other_seeds_and_reports_each_failure(tmp_path, monkeypatch):
+    md_path = tmp_path / "part" / "demo.md"
+    md_path.parent.mkdir()
+    monkeypatch.setattr(notebooks, "BOOK", tmp_path)
+    notebooks.new_chapter(md_path, "0.0 Demo")
+    # a claim that holds for seed 0 only, as a chapter tuned to one run would make
+    cell = "assert torch.randint(0, 1000, (1,), generator=gen).item() == 44"
+    md_path.write_text(md_path.read_text() + f"\n```{{code-cell}} ipython3\nimport torch\n{cell}\n```\n")
+    failures = notebooks.run_seeds([md_path], [0, 3], workers=1)  # seed 0 passes, seed 3 fails
+    assert len(failures) == 1 and "with seed 3: CellExecutionError" in failures[0]
+
+
+def test_check_refuses_a_second_seed(tmp_path, monkeypatch):
+    md_path = tmp_path / "part" / "demo.md"
+    md_path.parent.mkdir()
+    monkeypatch.setattr(notebooks, "BOOK", tmp_path)
+    notebooks.new_chapter(md_path, "0.0 Demo")
+    md_path.write_text(md_path.read_text() + "\n```{code-cell} ipython3\nimport torch\nother = torch.Generator().manual_seed(1)\n```\n")
+    notebooks.execute_chapter(md_path)
+    assert any("a seed is set outside seed_everything(0)" in p for p in notebooks.check_chapter(md_path))
