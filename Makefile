@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the browser of book-check: Debian's Chromium, which `make chromium` installs
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help env book test check notebook notebooks chapter seeds bench clean
+.PHONY: help env book book-check chromium test check notebook notebooks chapter seeds bench matrix clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,6 +21,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: $(STAMP)  ## build the HTML book into _build/html (warnings are errors)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+book-check: $(STAMP) $(CHROMIUM)  ## open every page of the built book in headless Chromium, offline, and check it
+	$(BIN)/python tools/check_book.py --chromium $(CHROMIUM)
+
+chromium: $(CHROMIUM)  ## install Debian's Chromium for book-check (as root), unless it is there
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "book-check needs Chromium: install it, or set CHROMIUM=/path/to/it"; exit 2; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
 test: $(STAMP)  ## run every test: unit tests, notebook checks, nbval on every chapter
 	$(BIN)/python -m pytest
@@ -42,6 +54,9 @@ seeds: $(STAMP)  ## execute every chapter with seeds 1 to 4 (SEEDS="5 6" for oth
 
 bench: $(STAMP)  ## run the benchmarks (on demand; not part of the tests)
 	$(BIN)/python benchmarks/run.py
+
+matrix:  ## unit tests on the oldest and newest supported Python/PyTorch/NumPy, before a release (GBs of downloads; ENVS=oldest for one)
+	$(PYTHON) tools/version_matrix.py $(ENVS)
 
 clean:  ## remove the build output (keeps .venv)
 	rm -rf _build

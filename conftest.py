@@ -11,10 +11,56 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-from notebooks import TEST_ENV  # noqa: E402
+from notebooks import LEGACY_ENV, TEST_ENV, is_portable  # noqa: E402
 
 for name, value in TEST_ENV.items():
     os.environ.setdefault(name, value)
 
 pytest_plugins = ["nbval_tolerance"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """A chapter not yet converted (NOT_YET_PORTABLE) gets its kernel with the settings it was stored under."""
+    path = Path(str(item.fspath))
+    legacy = path.suffix == ".ipynb" and not is_portable(path)
+    saved = {name: os.environ.get(name) for name in LEGACY_ENV}
+    if legacy:
+        os.environ.update(LEGACY_ENV)  # the kernel starts during the setup of the notebook's first cell
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+# Each chapter notebook's result in this run, recorded for the book's execution-status page
+# (tools/book_pages.py reads _build/test-results.json when the book builds).
+_notebook_results: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report):
+    notebook = report.nodeid.split("::")[0]
+    if not notebook.endswith(".ipynb"):
+        return
+    if report.failed:
+        _notebook_results[notebook] = "failed"
+    elif report.when == "call" and report.passed:  # a cell ran and its outputs matched
+        _notebook_results.setdefault(notebook, "passed")
+
+
+def pytest_collectreport(report):
+    if report.failed and report.nodeid.endswith(".ipynb"):  # a notebook that cannot be read
+        _notebook_results[report.nodeid] = "failed"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    interrupted = exitstatus == 2
+    if _notebook_results and not interrupted and not hasattr(session.config, "workerinput"):
+        from book_pages import record_test_results
+
+        record_test_results(_notebook_results)

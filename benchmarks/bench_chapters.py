@@ -1,7 +1,7 @@
 """Execution time of each chapter notebook, from a fresh kernel, on the CPU.
 
 The same execution as `make notebook` (kernel start and imports included),
-without writing the notebook. Chapters are meant to stay well under 15 s.
+without writing the notebook. Each chapter must stay under 20 s.
 The first row is the fixed cost every chapter pays: a notebook that only
 imports torch, matplotlib and companion (kernel start, imports, shutdown);
 ``own`` is a chapter's time beyond it, the part its code is responsible for.

@@ -10,15 +10,33 @@ The stable forms use two identities:
   that could underflow to 0.
 
 Each PyTorch function here is written from first principles and tested
-against its ``torch`` counterpart (values and gradients).
+against its ``torch`` counterpart (values and gradients). float16 and bfloat16
+scores are computed in float32 and the result rounded back: a float16 sum over
+70,000 classes would overflow.
+
+Infinite and NaN scores give what ``torch`` gives: a row of ``-inf`` (every
+choice masked) has log-sum-exp ``-inf``, a ``+inf`` score log-sum-exp ``+inf``,
+and the softmax of either is NaN, as ``torch.softmax``'s.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-from companion._checks import require_array, require_floating, require_min_ndim, require_positive, require_tensor
+from companion._checks import (
+    require_array,
+    require_bool,
+    require_dim,
+    require_floating,
+    require_min_ndim,
+    require_positive,
+    require_tensor,
+    ieee,
+    upcast,
+)
 
 
 def _check_np(z: np.ndarray, name: str = "z") -> None:
@@ -39,12 +57,13 @@ def _check_torch(z: torch.Tensor, name: str = "z") -> None:
 def naive_softmax_np(z: np.ndarray, axis: int = -1) -> np.ndarray:
     """The textbook formula ``exp(z_i) / sum_j exp(z_j)``, kept to show why it fails.
 
-    Overflows to ``inf / inf = nan`` once a score passes ~88 (float32) or ~709
-    (float64). Use :func:`softmax_np`.
+    Overflows to ``inf / inf = nan`` once a score passes ~88 (float32, and
+    float16, which is computed in float32) or ~709 (float64). Use :func:`softmax_np`.
     """
     _check_np(z)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
+    axis = require_dim(axis, z, "axis")
+    e = np.exp(upcast(z))
+    return (e / e.sum(axis=axis, keepdims=True)).astype(z.dtype, copy=False)
 
 
 def logsumexp_np(z: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
@@ -53,12 +72,18 @@ def logsumexp_np(z: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.nd
     Args:
         z: scores, any shape with at least one axis; floating dtype.
     Returns:
-        ``z`` with ``axis`` removed (kept with size 1 if ``keepdims``).
+        ``z`` with ``axis`` removed (kept with size 1 if ``keepdims``): ``-inf``
+        for a row of ``-inf`` or an empty axis, ``+inf`` for a row holding ``+inf``.
     """
     _check_np(z)
-    m = z.max(axis=axis, keepdims=True)
+    axis = require_dim(axis, z, "axis")
+    keepdims = require_bool(keepdims, "keepdims")
+    work = upcast(z)
+    m = work.max(axis=axis, keepdims=True, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0)  # a row of -inf, or holding +inf or NaN, needs no shift
     # log sum exp(z) = m + log sum exp(z - m); every exponent is <= 0
-    out = m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+    with ieee():  # log(0) = -inf: a row of -inf
+        out = (m + np.log(np.exp(work - m).sum(axis=axis, keepdims=True))).astype(z.dtype, copy=False)
     return out if keepdims else out.squeeze(axis)
 
 
@@ -73,11 +98,30 @@ def softmax_np(z: np.ndarray, axis: int = -1, temperature: float = 1.0) -> np.nd
         probabilities, same shape as ``z``, summing to 1 along ``axis``.
     """
     _check_np(z)
-    require_positive(temperature, "temperature")
-    z = z / temperature
-    # softmax(z) = softmax(z - max z): the largest exponent is exp(0) = 1
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    axis = require_dim(axis, z, "axis")
+    temperature = require_positive(temperature, "temperature")
+    work = upcast(z)
+    with ieee():  # NaN and inf give what torch.softmax gives
+        # softmax(z / T) = softmax((z - max z) / T): the largest exponent is exp(0) = 1, and
+        # shifting before dividing keeps a small T from overflowing z / T
+        shifted = work - work.max(axis=axis, keepdims=True, initial=-np.inf)
+        e = np.exp(_divide(shifted, temperature))
+        return (e / e.sum(axis=axis, keepdims=True)).astype(z.dtype, copy=False)
+
+
+def _divide(x, temperature: float):
+    """``x / temperature`` in ``x``'s dtype (a tensor or an array).
+
+    Divided in float64 when ``temperature`` is below the smallest normal number
+    of that dtype, where it would round to 0 (and ``0 / 0`` is NaN).
+    """
+    if isinstance(x, torch.Tensor):
+        if temperature >= torch.finfo(x.dtype).tiny:
+            return x / temperature
+        return (x.double() / temperature).to(x.dtype)
+    if temperature >= np.finfo(x.dtype).tiny:
+        return x / temperature
+    return (x.astype(np.float64) / temperature).astype(x.dtype)  # a large quotient rounds to -inf: exp gives 0
 
 
 def log_softmax_np(z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -88,8 +132,11 @@ def log_softmax_np(z: np.ndarray, axis: int = -1) -> np.ndarray:
     (for ``z ~ 1e4`` in float32 the difference is in the third decimal).
     """
     _check_np(z)
-    shifted = z - z.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    axis = require_dim(axis, z, "axis")
+    work = upcast(z)
+    with ieee():  # NaN and inf give what torch.log_softmax gives
+        shifted = work - work.max(axis=axis, keepdims=True, initial=-np.inf)
+        return (shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))).astype(z.dtype, copy=False)
 
 
 def sigmoid_np(z: np.ndarray) -> np.ndarray:
@@ -112,11 +159,29 @@ def log_sigmoid_np(z: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- PyTorch
 
 
+def _row_max(z: torch.Tensor, dim: int) -> torch.Tensor:
+    """``max_j z_j`` along ``dim``, kept, detached (a shift is a constant for the gradient); ``-inf`` if ``dim`` is empty."""
+    if z.shape[dim] == 0:  # amax refuses an empty axis
+        return z.new_full((*z.shape[:dim], 1, *z.shape[dim + 1 :]), -math.inf)
+    return z.amax(dim=dim, keepdim=True).detach()
+
+
 def logsumexp(z: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Tensor:
-    """``log(sum_j exp(z_j))`` along ``dim``; PyTorch twin of :func:`logsumexp_np`."""
+    """``log(sum_j exp(z_j))`` along ``dim``; PyTorch twin of :func:`logsumexp_np`, equals ``torch.logsumexp``.
+
+    A row of ``-inf`` gives ``-inf`` with a zero gradient (``torch.logsumexp``'s
+    gradient is NaN there), so a choice masked in every term does not turn a
+    mixture's gradient into NaN.
+    """
     _check_torch(z)
-    m = z.amax(dim=dim, keepdim=True).detach()  # the shift is a constant for the gradient
-    out = m + torch.log(torch.exp(z - m).sum(dim=dim, keepdim=True))
+    dim = require_dim(dim, z)
+    keepdim = require_bool(keepdim, "keepdim")
+    work = upcast(z)
+    m = _row_max(work, dim)
+    m = torch.where(torch.isfinite(m), m, 0.0)  # a row of -inf, or holding +inf or NaN, needs no shift
+    s = torch.exp(work - m).sum(dim=dim, keepdim=True)
+    # log 0 = -inf for a row of -inf; log is taken of 1 there, so the gradient is 0, not 0 * inf = nan
+    out = torch.where(s == 0, -math.inf, m + torch.log(torch.where(s == 0, 1.0, s))).to(z.dtype)
     return out if keepdim else out.squeeze(dim)
 
 
@@ -131,10 +196,12 @@ def softmax(z: torch.Tensor, dim: int = -1, temperature: float = 1.0) -> torch.T
         probabilities, same shape, dtype and device as ``z``.
     """
     _check_torch(z)
-    require_positive(temperature, "temperature")
-    z = z / temperature
-    e = torch.exp(z - z.amax(dim=dim, keepdim=True).detach())
-    return e / e.sum(dim=dim, keepdim=True)
+    dim = require_dim(dim, z)
+    temperature = require_positive(temperature, "temperature")
+    work = upcast(z)
+    # shifting before dividing keeps a small T from overflowing z / T (see softmax_np)
+    e = torch.exp(_divide(work - _row_max(work, dim), temperature))
+    return (e / e.sum(dim=dim, keepdim=True)).to(z.dtype)
 
 
 def log_softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -143,34 +210,49 @@ def log_softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
     See :func:`log_softmax_np` for why the max is subtracted first.
     """
     _check_torch(z)
-    shifted = z - z.amax(dim=dim, keepdim=True).detach()
-    return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
+    dim = require_dim(dim, z)
+    work = upcast(z)
+    shifted = work - _row_max(work, dim)
+    return (shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))).to(z.dtype)
 
 
 def softplus(z: torch.Tensor) -> torch.Tensor:
     """``log(1 + exp(z))``, stable, with the exact gradient ``sigmoid(z)`` everywhere; equals ``F.softplus``.
 
-    Two branches, each fed a clamped copy of ``z`` so that the branch not taken
-    never overflows (``torch.where`` differentiates both):
+    Two branches, both built from ``e = exp(-|z|)``, which lies in ``(0, 1]``
+    and never overflows (``torch.where`` differentiates both branches):
 
     - ``z > 0``:  ``z + log1p(exp(-z))``
     - ``z <= 0``: ``log1p(exp(z))``
 
-    The tempting one-liner ``max(z, 0) + log1p(exp(-|z|))`` has the right values
-    but the wrong gradient at ``z = 0`` (1 instead of 0.5): autograd takes one
-    side of ``max`` and ``|z|`` there, and a zero-initialised layer starts exactly there.
+    ``-|z|`` is written ``where(z > 0, -z, z)``, with the branches' own
+    condition, so each branch is a smooth function of ``z`` wherever it is
+    selected, ``z = 0`` included: the gradient there is that of ``log1p(exp(z))``,
+    exactly 0.5. Built from ``abs``, ``max`` or ``clamp`` instead (the one-liner
+    ``max(z, 0) + log1p(exp(-|z|))``, or a clamped copy of ``z`` per branch),
+    the values are the same but the gradient at ``z = 0`` is whatever those
+    operations pass at their switch point: that differs between them, and
+    between releases (``z.clamp(max=0)`` passes 1 at 0 up to PyTorch 2.13 and 0
+    from 2.14). A zero-initialised layer starts exactly there.
     """
     _check_torch(z)
-    positive, negative = z.clamp(min=0), z.clamp(max=0)
-    return torch.where(z > 0, positive + torch.log1p(torch.exp(-positive)), torch.log1p(torch.exp(negative)))
+    positive = z > 0
+    e = torch.exp(torch.where(positive, -z, z))  # exp(-|z|), each side taken where its branch is
+    log_term = torch.log1p(e)
+    return torch.where(positive, z + log_term, log_term)
 
 
 def sigmoid(z: torch.Tensor) -> torch.Tensor:
-    """Stable sigmoid; equals ``torch.sigmoid``, gradient included (also at 0). See :func:`sigmoid_np`."""
+    """Stable sigmoid; equals ``torch.sigmoid``, gradient included (0.25 at 0). See :func:`sigmoid_np`.
+
+    ``1 / (1 + e)`` for ``z >= 0`` and ``e / (1 + e)`` for ``z < 0``, with
+    ``e = exp(-|z|)`` written ``exp(where(z >= 0, -z, z))``: no exponent is
+    positive, and each branch is smooth where it is selected (see :func:`softplus`).
+    """
     _check_torch(z)
-    positive, negative = z.clamp(min=0), z.clamp(max=0)  # each branch sees only its side: no overflow
-    e = torch.exp(negative)
-    return torch.where(z >= 0, 1.0 / (1.0 + torch.exp(-positive)), e / (1.0 + e))
+    positive = z >= 0
+    e = torch.exp(torch.where(positive, -z, z))  # exp(-|z|) in (0, 1]: never overflows
+    return torch.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def log_sigmoid(z: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from companion._checks import require_floating, require_layout, require_tensor
+from companion._checks import require_floating, require_layout, require_same_device, require_tensor, upcast
 
 
 def class_activation_maps(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -21,9 +21,11 @@ def class_activation_maps(features: torch.Tensor, weight: torch.Tensor) -> torch
 
     Args:
         features: (N, C, H, W), the feature map that global average pooling reads.
-        weight: (K, C), the dense layer's weight in PyTorch's layout (``nn.Linear.weight``).
+        weight: (K, C), the dense layer's weight in PyTorch's layout (``nn.Linear.weight``),
+            cast to the dtype of ``features``.
     Returns:
-        (N, K, H, W); ``maps.mean(dim=(2, 3)) + bias`` are the head's logits.
+        (N, K, H, W) in the dtype of ``features`` (float16 and bfloat16 summed in float32);
+        ``maps.mean(dim=(2, 3)) + bias`` are the head's logits.
     """
     require_tensor(features, "features")
     require_tensor(weight, "weight")
@@ -36,4 +38,7 @@ def class_activation_maps(features: torch.Tensor, weight: torch.Tensor) -> torch
             f"weight must have shape (K, C) with C = {features.shape[1]} (the channels of features); "
             f"got weight shape {tuple(weight.shape)}"
         )
-    return torch.einsum("kc,nchw->nkhw", weight, features)
+    require_same_device(features, "features", weight, "weight")
+    work = upcast(features)
+    weight = weight.to(features.dtype).to(work.dtype)  # rounded to the features' dtype
+    return torch.einsum("kc,nchw->nkhw", weight, work).to(features.dtype)

@@ -25,7 +25,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from companion._checks import require_array, require_floating, require_int, require_int_pair, require_layout, require_tensor
+from companion._checks import (
+    _type_name,
+    require_array,
+    require_floating,
+    require_int,
+    require_int_pair,
+    require_layout,
+    require_same_device,
+    require_tensor,
+    upcast,
+)
 
 IntPair = int | tuple[int, int]
 
@@ -71,6 +81,8 @@ def _check_conv_args(x, weight, bias, stride, padding, dilation, groups, is_nump
     groups = require_int(groups, "groups")
     n, c, h, w = x.shape
     o, c_per_group, kh, kw = weight.shape
+    if kh == 0 or kw == 0:
+        raise ValueError(f"weight must have a kernel of at least 1 x 1; got shape {tuple(weight.shape)}")
     if c % groups or o % groups:
         raise ValueError(f"groups={groups} must divide the input channels C={c} and the filters O={o}")
     if c_per_group * groups != c:
@@ -82,6 +94,11 @@ def _check_conv_args(x, weight, bias, stride, padding, dilation, groups, is_nump
         require(bias, "bias")
         if tuple(bias.shape) != (o,):
             raise ValueError(f"bias must have shape (O,) = ({o},); got shape {tuple(bias.shape)}")
+        require_floating(bias, "bias")
+    if not is_numpy:
+        require_same_device(x, "x", weight, "weight")
+        if bias is not None:
+            require_same_device(x, "x", bias, "bias")
     out_hw = tuple(
         conv_output_size(size, k, s, p, d)
         for size, k, s, p, d in zip((h, w), (kh, kw), stride, padding, dilation)
@@ -131,19 +148,23 @@ def conv2d_np(
         stride, padding, dilation: ints or (height, width) pairs; padding is with zeros.
         groups: split channels and filters into this many independent blocks.
     Returns:
-        (N, O, Ho, Wo), Ho and Wo from :func:`conv_output_size`.
+        (N, O, Ho, Wo), Ho and Wo from :func:`conv_output_size`, in the dtype of ``x``
+        (``weight`` and ``bias`` are cast to it; float16 is computed in float32).
     """
     stride, padding, dilation, groups, out_hw = _check_conv_args(x, weight, bias, stride, padding, dilation, groups, True)
     n, c = x.shape[:2]
     o, _, kh, kw = weight.shape
+    dtype, x = x.dtype, upcast(x)
+    weight = weight.astype(dtype).astype(x.dtype, copy=False)  # rounded to x's dtype, as a float16 x would hold it
+    bias = None if bias is None else bias.astype(dtype).astype(x.dtype, copy=False)
     x = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])))
     windows = _windows_np(x, (kh, kw), stride, dilation, out_hw)  # (N, C, kh, kw, Ho, Wo), a view
     # im2col: one column of C/g * kh * kw numbers per output position, per group
     cols = windows.reshape(n, groups, (c // groups) * kh * kw, out_hw[0] * out_hw[1])  # copies once
-    filters = weight.reshape(groups, o // groups, -1)  # (g, O/g, C/g * kh * kw)
+    filters = weight.reshape(groups, o // groups, (c // groups) * kh * kw)  # (g, O/g, C/g * kh * kw)
     out = np.matmul(filters, cols)  # (N, g, O/g, Ho * Wo)
     out = out.reshape(n, o, *out_hw)
-    return out if bias is None else out + bias[:, None, None]
+    return (out if bias is None else out + bias[:, None, None]).astype(dtype, copy=False)
 
 
 def conv1d_np(
@@ -163,6 +184,7 @@ def conv1d_np(
     require_array(weight, "weight")
     require_layout(x, "x", "(N, C, L)")
     require_layout(weight, "weight", "(O, C / groups, k)")
+    stride, padding, dilation = require_int(stride, "stride"), require_int(padding, "padding", 0), require_int(dilation, "dilation")
     out = conv2d_np(x[:, :, None, :], weight[:, :, None, :], bias, (1, stride), (0, padding), (1, dilation), groups)
     return out[:, :, 0, :]
 
@@ -190,6 +212,8 @@ def _pool1d(pool2d, require_type, x, kernel_size: int, stride: int | None, paddi
     """A 1-D pooling as the 2-D one on inputs of height 1: (N, C, L) -> (N, C, L_out)."""
     require_type(x, "x")
     require_layout(x, "x", "(N, C, L)")
+    kernel_size, padding = require_int(kernel_size, "kernel_size"), require_int(padding, "padding", 0)
+    stride = None if stride is None else require_int(stride, "stride")
     stride_2d = None if stride is None else (1, stride)  # None: the kernel size, as in PyTorch
     return pool2d(x[:, :, None, :], (1, kernel_size), stride_2d, (0, padding))[:, :, 0, :]
 
@@ -226,19 +250,23 @@ def conv2d(
 ) -> torch.Tensor:
     """2-D convolution from first principles (window view + one matmul); matches ``F.conv2d``.
 
-    Shapes as in :func:`conv2d_np`; device and dtype come from ``x``. Differentiable.
+    Shapes as in :func:`conv2d_np`; device and dtype come from ``x`` (``weight`` and
+    ``bias`` are cast to its dtype; float16 and bfloat16 are computed in float32). Differentiable.
     """
     stride, padding, dilation, groups, out_hw = _check_conv_args(x, weight, bias, stride, padding, dilation, groups, False)
     n, c = x.shape[:2]
     o, _, kh, kw = weight.shape
+    dtype, x = x.dtype, upcast(x)
+    weight = weight.to(dtype).to(x.dtype)  # rounded to x's dtype, as a float16 x would hold it
+    bias = None if bias is None else bias.to(dtype).to(x.dtype)
     x = torch.nn.functional.pad(x, (padding[1], padding[1], padding[0], padding[0]))
     windows = _windows(x, (kh, kw), stride, dilation)  # (N, C, Ho, Wo, kh, kw)
     # im2col: (N, g, C/g * kh * kw, Ho * Wo), the same column layout as conv2d_np (one copy)
     cols = windows.reshape(n, groups, c // groups, *out_hw, kh, kw).permute(0, 1, 2, 5, 6, 3, 4)
     cols = cols.reshape(n, groups, (c // groups) * kh * kw, out_hw[0] * out_hw[1])
-    filters = weight.reshape(groups, o // groups, -1)  # (g, O/g, C/g * kh * kw)
+    filters = weight.reshape(groups, o // groups, (c // groups) * kh * kw)  # (g, O/g, C/g * kh * kw)
     out = torch.matmul(filters, cols).reshape(n, o, *out_hw)  # (N, g, O/g, Ho*Wo) -> (N, O, Ho, Wo)
-    return out if bias is None else out + bias[:, None, None]
+    return (out if bias is None else out + bias[:, None, None]).to(dtype)
 
 
 def conv1d(
@@ -255,6 +283,7 @@ def conv1d(
     require_tensor(weight, "weight")
     require_layout(x, "x", "(N, C, L)")
     require_layout(weight, "weight", "(O, C / groups, k)")
+    stride, padding, dilation = require_int(stride, "stride"), require_int(padding, "padding", 0), require_int(dilation, "dilation")
     out = conv2d(x[:, :, None, :], weight[:, :, None, :], bias, (1, stride), (0, padding), (1, dilation), groups)
     return out[:, :, 0, :]
 
@@ -264,7 +293,11 @@ def _pool(x, kernel_size, stride, padding, reduce_name: str):
     fill = float("-inf") if reduce_name == "max" else 0.0
     x = torch.nn.functional.pad(x, (padding[1], padding[1], padding[0], padding[0]), value=fill)
     windows = _windows(x, kernel, stride, (1, 1))  # (N, C, Ho, Wo, kh, kw)
-    return windows.amax(dim=(-2, -1)) if reduce_name == "max" else windows.mean(dim=(-2, -1))
+    if reduce_name == "mean":
+        return windows.mean(dim=(-2, -1))
+    # max(dim) sends the gradient to the first maximum of each window, as F.max_pool2d does;
+    # amax would split it among tied maxima (a window of zeros, a constant image)
+    return windows.flatten(-2).max(dim=-1).values  # (N, C, Ho, Wo)
 
 
 def max_pool2d(x: torch.Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> torch.Tensor:
@@ -294,7 +327,8 @@ def _permute(x, axes: tuple[int, ...], name: str, layout: str):
     if isinstance(x, torch.Tensor):
         require_layout(x, name, layout)
         return x.permute(*axes)
-    require_array(x, name)
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray or a torch.Tensor; got {_type_name(x)}")
     require_layout(x, name, layout)
     return x.transpose(axes)
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
-from companion._checks import require_cpu_generator, require_int, require_number, require_positive
-from companion.runtime import randn
+from companion._checks import _type_name, require_bool, require_cpu_generator, require_int, require_number, require_positive
+from companion.runtime import _require_float_dtype, randn, uniform
 
 
 def make_blobs(
@@ -37,23 +37,33 @@ def make_blobs(
     Returns:
         inputs: (N, F) float32. labels: (N,) int64 in ``[0, num_classes)``.
     """
-    require_int(num_samples, "num_samples")
-    require_int(num_classes, "num_classes", minimum=2)
-    require_int(num_features, "num_features", minimum=2)
-    require_positive(radius, "radius")
-    require_positive(spread, "spread")
+    num_samples = require_int(num_samples, "num_samples")
+    num_classes = require_int(num_classes, "num_classes", minimum=2)
+    num_features = require_int(num_features, "num_features", minimum=2)
+    radius = require_positive(radius, "radius")
+    spread = require_positive(spread, "spread")
     require_cpu_generator(generator)
-    weights = torch.ones(num_classes) if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
-    if weights.shape != (num_classes,) or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError(
-            f"class_weights must be {num_classes} non-negative numbers, not all zero; got {list(class_weights)}"
-        )
+    weights = torch.ones(num_classes) if class_weights is None else _class_weights(class_weights)
+    if weights.shape != (num_classes,) or (weights < 0).any() or not weights.sum() > 0:
+        raise ValueError(f"class_weights must be {num_classes} non-negative numbers, not all zero; got {class_weights!r}")
+    if not bool(torch.isfinite(weights).all()):
+        raise ValueError(f"class_weights must be finite; got {class_weights!r}")
     labels = torch.multinomial(weights, num_samples, replacement=True, generator=generator)  # (N,)
     angles = 2 * math.pi * torch.arange(num_classes) / num_classes
     centres = torch.zeros(num_classes, num_features)
     centres[:, 0], centres[:, 1] = radius * torch.cos(angles), radius * torch.sin(angles)
     noise = spread * randn((num_samples, num_features), generator=generator)
     return centres[labels] + noise, labels
+
+
+def _class_weights(class_weights: object, name: str = "class_weights", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A sequence of numbers as a ``dtype`` tensor; TypeError for anything else (a string, a dict, a tensor of bools)."""
+    if isinstance(class_weights, (str, bytes)) or isinstance(class_weights, torch.Tensor) and class_weights.dtype == torch.bool:
+        raise TypeError(f"{name} must be a sequence of numbers; got {_type_name(class_weights)} {class_weights!r}")
+    try:
+        return torch.as_tensor(class_weights, dtype=dtype)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a sequence of numbers; got {_type_name(class_weights)} {class_weights!r}") from None
 
 
 _VELOCITY_MAP_SEED = 20240515  # fixes the task's hidden map; the generator only draws samples
@@ -79,11 +89,10 @@ def make_velocity_task(
     Returns:
         inputs: (N, F) float32. velocities: (N, 2) float32, each component in (-1, 1).
     """
-    require_int(num_samples, "num_samples")
-    require_int(num_features, "num_features")
+    num_samples = require_int(num_samples, "num_samples")
+    num_features = require_int(num_features, "num_features")
     require_cpu_generator(generator)
-    if not isinstance(bimodal, bool):
-        raise TypeError(f"bimodal must be a bool; got {type(bimodal).__name__}")
+    bimodal = require_bool(bimodal, "bimodal")
     task = torch.Generator().manual_seed(_VELOCITY_MAP_SEED)
     maps = randn((2, num_features, 2), generator=task) / math.sqrt(num_features)  # A, B: (F, 2)
     inputs = randn((num_samples, num_features), generator=generator)  # (N, F)
@@ -136,12 +145,12 @@ def make_token_task(
         encodings: (N, T, D) float32. answers: (N,) int64 in ``[2, T)``.
         kinds: (N,) int64, ``TYPE_QUESTION`` (0) or ``CUE_QUESTION`` (1).
     """
-    require_int(num_samples, "num_samples")
-    require_int(num_tokens, "num_tokens", minimum=4)
-    require_int(num_features, "num_features", minimum=3)
-    for value, name in ((strong, "strong"), (weak, "weak"), (decoy, "decoy"), (kind_signal, "kind_signal")):
-        require_positive(value, name)
-    require_number(type_share, "type_share", 0, 1)
+    num_samples = require_int(num_samples, "num_samples")
+    num_tokens = require_int(num_tokens, "num_tokens", minimum=4)
+    num_features = require_int(num_features, "num_features", minimum=3)
+    strong, weak = require_positive(strong, "strong"), require_positive(weak, "weak")
+    decoy, kind_signal = require_positive(decoy, "decoy"), require_positive(kind_signal, "kind_signal")
+    type_share = require_number(type_share, "type_share", 0, 1)
     require_cpu_generator(generator)
     n, t = num_samples, num_tokens
     encodings = randn((n, t, num_features), generator=generator)  # (N, T, D)
@@ -179,9 +188,9 @@ def make_shape_images(
         images: (N, 1, size, size) float32. labels: (N,) int64, indices into
         ``SHAPE_NAMES``. masks: (N, size, size) bool, the object's pixels.
     """
-    require_int(num_samples, "num_samples")
-    require_int(size, "size", minimum=11)
-    require_positive(noise, "noise")
+    num_samples = require_int(num_samples, "num_samples")
+    size = require_int(size, "size", minimum=11)
+    noise = require_positive(noise, "noise")
     require_cpu_generator(generator)
     n = num_samples
     labels = torch.randint(0, len(SHAPE_NAMES), (n,), generator=generator)  # (N,)
@@ -195,3 +204,95 @@ def make_shape_images(
     masks = torch.stack([square, ring, cross], dim=1)[torch.arange(n), labels]  # (N, size, size)
     images = masks.float() + noise * randn((n, size, size), generator=generator)
     return images[:, None], labels, masks
+
+
+# ----------------------------------------------------------------------------- images with known factors
+
+
+def make_factor_images(
+    num_samples: int,
+    num_factors: int,
+    *,
+    generator: torch.Generator,
+    size: int = 8,
+    width: float = 2.0,
+    contrast: float = 4.0,
+    noise: float = 0.02,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB images made by ``num_factors`` independent "lamps": a data set whose number of factors is known.
+
+    Lamp ``k`` is a coloured Gaussian spot (standard deviation ``width``
+    pixels, random centre, random colour of unit length); factor ``f_k``, uniform on [-1, 1],
+    sets its brightness. Each image is ``sigmoid(2 * sum_k f_k * spot_k)``
+    plus Gaussian noise of standard deviation ``noise``: ``num_factors``
+    numbers generate every image, through a mild non-linearity.
+
+    Returns:
+        images: (N, 3, size, size) of ``dtype``. factors: (N, num_factors) of ``dtype``.
+    """
+    n = require_int(num_samples, "num_samples")
+    k = require_int(num_factors, "num_factors")
+    size = require_int(size, "size", minimum=2)
+    require_positive(width, "width")
+    require_positive(contrast, "contrast")
+    require_number(noise, "noise", minimum=0.0)
+    require_cpu_generator(generator)
+    _require_float_dtype(dtype)
+    centres = uniform((k, 2), 0.0, size - 1.0, generator=generator, dtype=torch.float64)  # (K, 2) row, column
+    colours = uniform((k, 3), -1.0, 1.0, generator=generator, dtype=torch.float64)  # (K, 3)
+    colours = colours / colours.norm(dim=1, keepdim=True)  # every lamp equally bright, in its own colour
+    grid = torch.arange(size, dtype=torch.float64)
+    dist2 = (grid[None, :, None] - centres[:, 0, None, None]) ** 2 + (grid[None, None, :] - centres[:, 1, None, None]) ** 2
+    spots = colours[:, :, None, None] * torch.exp(-dist2 / (2 * width**2))[:, None]  # (K, 3, size, size)
+    factors = uniform((n, k), -1.0, 1.0, generator=generator, dtype=torch.float64)  # (N, K)
+    mixed = (factors[:, :, None, None, None] * spots[None]).sum(dim=1)  # (N, 3, size, size)
+    images = torch.sigmoid(contrast * mixed) + noise * randn((n, 3, size, size), generator=generator, dtype=torch.float64)
+    return images.to(dtype), factors.to(dtype)
+
+
+# ----------------------------------------------------------------------------- multi-label task
+
+
+def make_multilabel_task(
+    num_samples: int,
+    num_labels: int,
+    *,
+    generator: torch.Generator,
+    count_probs: Sequence[float] = (0.4, 0.3, 0.2, 0.1),
+    num_features: int = 32,
+    separation: float = 2.0,
+    noise: float = 1.0,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Examples with 1 to ``len(count_probs)`` labels each, the count drawn from ``count_probs``.
+
+    Each label has a random prototype of length ``separation`` in
+    ``num_features`` dimensions; an example is the sum of its labels'
+    prototypes plus Gaussian noise of standard deviation ``noise`` per feature.
+    The labels of an example are distinct and chosen uniformly.
+
+    Returns:
+        inputs: (N, num_features) of ``dtype``. targets: (N, num_labels) of ``dtype``, 1.0 for each label.
+    """
+    n = require_int(num_samples, "num_samples", minimum=0)
+    c = require_int(num_labels, "num_labels")
+    f = require_int(num_features, "num_features")
+    require_positive(separation, "separation")
+    require_positive(noise, "noise")
+    require_cpu_generator(generator)
+    _require_float_dtype(dtype)
+    probs = _class_weights(count_probs, "count_probs", torch.float64)
+    if probs.ndim != 1 or not 1 <= len(probs) <= c or (probs < 0).any() or not probs.sum() > 0:
+        raise ValueError(f"count_probs must be at most num_labels = {c} non-negative numbers (at least one), not all zero; "
+                         f"got {count_probs!r}")
+    if not bool(torch.isfinite(probs).all()):
+        raise ValueError(f"count_probs must be finite; got {count_probs!r}")
+    prototypes = randn((c, f), generator=generator, dtype=torch.float64)
+    prototypes = separation * prototypes / prototypes.norm(dim=1, keepdim=True)  # (C, F)
+    counts = torch.multinomial(probs, n, replacement=True, generator=generator) + 1 if n else torch.zeros(0, dtype=torch.long)
+    order = torch.rand(n, c, generator=generator, dtype=torch.float64).argsort(dim=1)  # (N, C) a random permutation per row
+    rank = order.argsort(dim=1)  # (N, C) position of each label in its row's permutation
+    targets = (rank < counts[:, None]).to(torch.float64)  # (N, C) the first `count` labels of the permutation
+    inputs = (targets[:, :, None] * prototypes[None]).sum(dim=1) + noise * randn((n, f), generator=generator, dtype=torch.float64)
+    return inputs.to(dtype), targets.to(dtype)

@@ -37,7 +37,9 @@ import torch
 from torch import nn
 
 from companion._checks import (
+    _type_name,
     require_array,
+    require_bool,
     require_floating,
     require_int,
     require_layout,
@@ -82,14 +84,20 @@ def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = N
         weight: (D_in, D_out).
         bias: (D_out,) or None.
     Returns:
-        (N, D_out).
+        (N, D_out), in the dtype of ``x`` (``weight`` and ``bias`` are cast to it).
     """
     require_array(weight, "weight")
     require_layout(weight, "weight", "(D_in, D_out)")
+    require_floating(weight, "weight")
     d_in, d_out = weight.shape
     _require_features(x, "x", d_in, weight, "weight")
-    if bias is not None and bias.shape != (d_out,):
-        raise ValueError(f"bias must have shape (D_out,) = ({d_out},); got shape {bias.shape}")
+    if bias is not None:
+        require_array(bias, "bias")
+        require_floating(bias, "bias")
+        if bias.shape != (d_out,):
+            raise ValueError(f"bias must have shape (D_out,) = ({d_out},); got shape {bias.shape}")
+        bias = bias.astype(x.dtype, copy=False)
+    weight = weight.astype(x.dtype, copy=False)
     y = x @ weight  # (N, D_in) @ (D_in, D_out) -> (N, D_out)
     return y if bias is None else y + bias  # bias broadcast over the N rows
 
@@ -105,13 +113,17 @@ def dense_backward(
         has_bias: whether to return the bias gradient (None otherwise).
     Returns:
         grad_x: (N, D_in). grad_weight: (D_in, D_out). grad_bias: (D_out,) or None.
+        All in the dtype of ``x`` (``weight`` and ``grad_y`` are cast to it).
     """
     require_array(weight, "weight")
     require_layout(weight, "weight", "(D_in, D_out)")
+    require_floating(weight, "weight")
     d_in, d_out = weight.shape
     _require_features(x, "x", d_in, weight, "weight")
     _require_features(grad_y, "grad_y", d_out, weight, "weight")
     _require_rows(grad_y, "grad_y", x.shape[0])
+    has_bias = require_bool(has_bias, "has_bias")
+    weight, grad_y = weight.astype(x.dtype, copy=False), grad_y.astype(x.dtype, copy=False)
     # dL/dX[n, i] = sum_j G[n, j] W[i, j]
     grad_x = grad_y @ weight.T  # (N, D_out) @ (D_out, D_in) -> (N, D_in)
     # dL/dW[i, j] = sum_n X[n, i] G[n, j]: the sum over the batch is inside the product
@@ -129,12 +141,18 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
 
 
 def relu_backward(x: np.ndarray, grad_y: np.ndarray) -> np.ndarray:
-    """``grad_y`` where ``x > 0``, 0 elsewhere (the gradient at exactly 0 is taken as 0, as in PyTorch)."""
+    """``grad_y`` where ``x > 0``, 0 elsewhere (the gradient at exactly 0 is taken as 0, as in PyTorch).
+
+    In the dtype of ``x``. Written as "0 where ``x <= 0``", PyTorch's rule, so that a
+    NaN in ``x`` passes ``grad_y`` on as PyTorch's ReLU does (``NaN <= 0`` is false).
+    """
     require_array(x, "x")
     require_array(grad_y, "grad_y")
+    require_floating(x, "x")
+    require_floating(grad_y, "grad_y")
     if grad_y.shape != x.shape:
         raise ValueError(f"grad_y must have the forward input's shape {x.shape}; got shape {grad_y.shape}")
-    return np.where(x > 0, grad_y, 0)
+    return np.where(x <= 0, 0, grad_y).astype(x.dtype, copy=False)
 
 
 def cross_entropy_and_grad(
@@ -161,6 +179,22 @@ def cross_entropy_and_grad(
 # ----------------------------------------------------------------------------- layers
 
 
+def _require_rng(rng: object) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+
+
+def _require_float_dtype(dtype: object) -> np.dtype:
+    """``dtype`` as a NumPy floating dtype; TypeError for anything else (an int dtype, a torch.dtype)."""
+    try:
+        as_numpy = np.dtype(dtype)
+    except TypeError:
+        as_numpy = None
+    if as_numpy is None or as_numpy.kind != "f":
+        raise TypeError(f"dtype must be a NumPy floating dtype such as np.float64; got {dtype!r}")
+    return as_numpy
+
+
 class Dense:
     """A fully connected layer ``y = x W + b`` on batches ``x: (N, D_in) -> (N, D_out)``.
 
@@ -173,8 +207,9 @@ class Dense:
         self, in_features: int, out_features: int, *, rng: np.random.Generator, bias: bool = True, dtype=np.float64
     ) -> None:
         d_in, d_out = require_int(in_features, "in_features"), require_int(out_features, "out_features")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+        _require_rng(rng)
+        bias = require_bool(bias, "bias")
+        dtype = _require_float_dtype(dtype)
         bound = 1.0 / math.sqrt(d_in)
         self.weight = rng.uniform(-bound, bound, size=(d_in, d_out)).astype(dtype)  # (D_in, D_out)
         self.bias = rng.uniform(-bound, bound, size=d_out).astype(dtype) if bias else None  # (D_out,)
@@ -227,8 +262,12 @@ class MLP:
     """
 
     def __init__(self, sizes: Sequence[int], *, rng: np.random.Generator, bias: bool = True, dtype=np.float64) -> None:
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+            raise TypeError(f"sizes must be a sequence of ints; got {_type_name(sizes)} {sizes!r}")
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least the input and output widths; got {list(sizes)}")
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d >= 1 for d in sizes):
+            raise ValueError(f"sizes must be ints >= 1; got {list(sizes)}")
         self.layers: list[Dense | ReLU] = []
         for d_in, d_out in zip(sizes[:-1], sizes[1:]):
             self.layers += [Dense(d_in, d_out, rng=rng, bias=bias, dtype=dtype), ReLU()]
@@ -263,7 +302,9 @@ class MLP:
 
 def sgd_step(model: MLP | Dense, learning_rate: float) -> None:
     """Plain gradient descent, in place: ``p <- p - learning_rate * dL/dp`` for every parameter."""
-    require_positive(learning_rate, "learning_rate")
+    if not isinstance(model, (MLP, Dense, ReLU)):
+        raise TypeError(f"model must be an MLP or a Dense layer; got {_type_name(model)}")
+    learning_rate = require_positive(learning_rate, "learning_rate")
     for value, grad in model.parameters():
         value -= learning_rate * grad
 
@@ -305,15 +346,20 @@ def train(
         reduction: ``"mean"`` divides each batch gradient by the batch size;
             ``"sum"`` does not, which multiplies the step by the batch size.
     """
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be an MLP; got {_type_name(model)}")
     require_array(x, "x")
     require_layout(x, "x", "(N, D_in)")
     n = x.shape[0]
+    if n == 0:
+        raise ValueError(f"x must hold at least one sample to train on; got shape {x.shape}")
     epochs = require_int(epochs, "epochs")
     batch_size = require_int(batch_size, "batch_size")
     if batch_size > n:
         raise ValueError(f"batch_size must be in [1, N] = [1, {n}]; got {batch_size}")
-    require_positive(learning_rate, "learning_rate")
+    learning_rate = require_positive(learning_rate, "learning_rate")
     require_reduction(reduction)
+    _require_rng(rng)
     update_losses = []
     epoch_losses = [float(cross_entropy_np(model.forward(x), labels))]
     for _ in range(epochs):
@@ -335,6 +381,8 @@ def to_torch(model: MLP) -> nn.Sequential:
     ``nn.Linear`` stores its weight as ``(D_out, D_in)`` and computes ``x W^T + b``;
     ours is ``(D_in, D_out)``, so the copy is transposed.
     """
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be an MLP; got {_type_name(model)}")
     modules: list[nn.Module] = []
     for layer in model.layers:
         if isinstance(layer, ReLU):

@@ -38,6 +38,8 @@ interior points.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -49,6 +51,8 @@ from companion._checks import (
     require_number,
     require_positive,
     require_tensor,
+    ieee,
+    upcast,
 )
 
 LAPLACIAN_KINDS = ("4-neighbour", "diagonal", "8-neighbour")
@@ -93,6 +97,8 @@ def compose_kernels(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     for kernel, name in ((first, "first"), (second, "second")):
         require_array(kernel, name)
         require_layout(kernel, name, "(k,)")
+        if kernel.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one tap; got shape {kernel.shape}")
     return np.convolve(first, second)
 
 
@@ -129,7 +135,7 @@ def laplacian_kernel_2d(kind: str = "4-neighbour", h: float = 1.0) -> np.ndarray
         h: grid spacing, the same along both axes.
     """
     weights = {"4-neighbour": 0.0, "diagonal": 1.0, "8-neighbour": ISOTROPIC_DIAGONAL_WEIGHT}
-    if kind not in weights:
+    if not isinstance(kind, str) or kind not in weights:
         raise ValueError(f"kind must be one of {LAPLACIAN_KINDS}; got {kind!r}")
     return blended_laplacian_kernel_2d(weights[kind], h)
 
@@ -165,17 +171,20 @@ def apply_stencil_np(f: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         f: (..., H, W) floating grid(s).
         kernel: (kh, kw).
     Returns:
-        (..., H - kh + 1, W - kw + 1), in ``f``'s dtype.
+        (..., H - kh + 1, W - kw + 1), in ``f``'s dtype. Only the non-zero taps are
+        read: a NaN or inf under a zero tap does not reach the output (``F.conv2d``,
+        and :func:`apply_stencil`, multiply it by 0, which gives NaN).
     """
     kh, kw = _check_grid(f, kernel, require_array)
     out_h, out_w = f.shape[-2] - kh + 1, f.shape[-1] - kw + 1
-    weights = kernel.astype(f.dtype)
-    out = np.zeros((*f.shape[:-2], out_h, out_w), dtype=f.dtype)
+    work = upcast(f)  # float16 summed in float32
+    weights = kernel.astype(f.dtype).astype(work.dtype)  # the kernel as f's dtype holds it
+    out = np.zeros((*f.shape[:-2], out_h, out_w), dtype=work.dtype)
     # a sum of shifted copies of f, one per non-zero weight (a loop over the kh * kw taps, not
     # over pixels): every pixel is summed in the same order, so float32 results are reproducible
     for a, b in zip(*np.nonzero(weights)):
-        out += weights[a, b] * f[..., a : a + out_h, b : b + out_w]
-    return out
+        out += weights[a, b] * work[..., a : a + out_h, b : b + out_w]
+    return out.astype(f.dtype, copy=False)
 
 
 def apply_stencil(f: torch.Tensor, kernel: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -186,9 +195,11 @@ def apply_stencil(f: torch.Tensor, kernel: np.ndarray | torch.Tensor) -> torch.T
     """
     kh, kw = _check_grid(f, kernel, require_tensor)
     *batch, height, width = f.shape
-    weight = torch.as_tensor(kernel, dtype=f.dtype, device=f.device).reshape(1, 1, kh, kw)
-    out = torch.nn.functional.conv2d(f.reshape(-1, 1, height, width), weight)  # (B, 1, Ho, Wo)
-    return out.reshape(*batch, height - kh + 1, width - kw + 1)
+    work = upcast(f)  # float16 and bfloat16 in float32
+    weight = torch.as_tensor(kernel, dtype=f.dtype, device=f.device).to(work.dtype).reshape(1, 1, kh, kw)
+    images = math.prod(batch)  # B; -1 would not do for an empty batch
+    out = torch.nn.functional.conv2d(work.reshape(images, 1, height, width), weight)  # (B, 1, Ho, Wo)
+    return out.reshape(*batch, height - kh + 1, width - kw + 1).to(f.dtype)
 
 
 def apply_laplacian_np(f: np.ndarray, h: float = 1.0, kind: str = "4-neighbour") -> np.ndarray:
@@ -212,12 +223,26 @@ def observed_order(h: np.ndarray, errors: np.ndarray) -> float:
     for values, name in ((h, "h"), (errors, "errors")):
         require_array(values, name)
         require_layout(values, name, "(K,)")
+        if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+            raise TypeError(f"{name} must hold real numbers; got dtype {values.dtype}")
         if values.shape[0] < 2 or not (values > 0).all():
             raise ValueError(f"{name} must hold at least 2 positive values; got {values}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} must hold finite values; got {values}")
     if h.shape != errors.shape:
         raise ValueError(f"h and errors must have the same shape; got h {h.shape} and errors {errors.shape}")
     slope, _ = np.polyfit(np.log(h), np.log(errors), 1)
     return float(slope)
+
+
+def _wavenumbers(k: object, name: str) -> np.ndarray:
+    """Real wavenumbers as a float64 array; TypeError for anything else (strings, complex numbers)."""
+    if isinstance(k, torch.Tensor):
+        k = k.detach().cpu().numpy()
+    values = np.asarray(k)
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)) or values.dtype == bool:
+        raise TypeError(f"{name} must hold real numbers; got {values.dtype}")
+    return values.astype(np.float64)
 
 
 def stencil_symbol(kernel: np.ndarray, kx: np.ndarray, ky: np.ndarray, h: float = 1.0) -> np.ndarray:
@@ -236,12 +261,17 @@ def stencil_symbol(kernel: np.ndarray, kx: np.ndarray, ky: np.ndarray, h: float 
     """
     require_array(kernel, "kernel")
     require_layout(kernel, "kernel", "(kh, kw)")
-    require_positive(h, "h")
+    h = require_positive(h, "h")
     kh, kw = kernel.shape
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"kernel must have odd sizes to have a centre; got shape {kernel.shape}")
-    kx, ky = np.broadcast_arrays(np.asarray(kx, dtype=float), np.asarray(ky, dtype=float))
+    kx, ky = _wavenumbers(kx, "kx"), _wavenumbers(ky, "ky")
+    try:
+        kx, ky = np.broadcast_arrays(kx, ky)
+    except ValueError:
+        raise ValueError(f"kx and ky must broadcast to one shape; got shapes {kx.shape} and {ky.shape}") from None
     dy = (np.arange(kh) - kh // 2) * h  # (kh,) offsets along y
     dx = (np.arange(kw) - kw // 2) * h  # (kw,) offsets along x
-    phase = kx[..., None, None] * dx + ky[..., None, None] * dy[:, None]  # (..., kh, kw)
-    return (kernel * np.exp(1j * phase)).sum(axis=(-2, -1))
+    with ieee():  # an infinite or NaN wavenumber has a NaN symbol
+        phase = kx[..., None, None] * dx + ky[..., None, None] * dy[:, None]  # (..., kh, kw)
+        return (kernel * np.exp(1j * phase)).sum(axis=(-2, -1))

@@ -6,7 +6,7 @@ loss lets the log be taken analytically.
 
 - categorical: ``CE(z, y) = -log softmax(z)_y = logsumexp(z) - z_y``
 - binary:      ``BCE(z, y) = -y log s(z) - (1 - y) log(1 - s(z))``, ``s`` the sigmoid,
-               ``         = max(z, 0) - z y + log(1 + exp(-|z|))``  (the stable form)
+               ``= max(z, 0) - z y + log(1 + exp(-|z|))``  (the stable form)
 
 The gradient with respect to the logits is the prediction minus the target:
 ``softmax(z) - onehot(y)`` and ``sigmoid(z) - y`` (see :func:`cross_entropy_grad`).
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from companion._checks import (
+    ieee,
     reduce,
     require_array,
     require_binary_targets,
@@ -26,10 +27,12 @@ from companion._checks import (
     require_layout,
     require_reduction,
     require_same_shape,
+    require_same_device,
     require_scalar_reduction,
     require_tensor,
+    upcast,
 )
-from companion.activations import log_softmax_np, sigmoid, softmax, softplus
+from companion.activations import log_softmax_np, sigmoid, softmax
 
 
 def _check_logits_labels(logits, labels, reduction: str, require_type) -> None:
@@ -39,7 +42,11 @@ def _check_logits_labels(logits, labels, reduction: str, require_type) -> None:
     require_layout(logits, "logits", "(N, C)")
     require_floating(logits, "logits")
     n, c = logits.shape
+    if c == 0:
+        raise ValueError(f"logits must have at least one class, C >= 1; got shape {tuple(logits.shape)}")
     require_class_labels(labels, "labels", n, c)
+    if isinstance(logits, torch.Tensor):
+        require_same_device(logits, "logits", labels, "labels")
     require_reduction(reduction)
 
 
@@ -50,6 +57,8 @@ def _check_binary(logits, targets, reduction: str, require_type) -> None:
     require_floating(logits, "logits")
     require_binary_targets(targets, "targets")
     require_same_shape(logits, "logits", targets, "targets")
+    if isinstance(logits, torch.Tensor):
+        require_same_device(logits, "logits", targets, "targets")
     require_reduction(reduction)
 
 
@@ -62,12 +71,13 @@ def cross_entropy_np(logits: np.ndarray, labels: np.ndarray, reduction: str = "m
     Args:
         logits: (N, C) scores.
         labels: (N,) integer class indices in ``[0, C)``.
-        reduction: ``"none"`` gives (N,), ``"mean"`` and ``"sum"`` a scalar.
+        reduction: ``"none"`` gives (N,), ``"mean"`` and ``"sum"`` a scalar
+            (the mean over N = 0 samples is NaN, as in PyTorch).
     """
     _check_logits_labels(logits, labels, reduction, require_array)
     n = logits.shape[0]
-    per_sample = -log_softmax_np(logits, axis=1)[np.arange(n), labels]  # (N,)
-    return reduce(per_sample, reduction)
+    per_sample = -log_softmax_np(upcast(logits), axis=1)[np.arange(n), labels]  # (N,)
+    return reduce(per_sample, reduction).astype(logits.dtype, copy=False)
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -75,15 +85,17 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "
 
     Args:
         logits: (N, C) scores, floating dtype, any device.
-        labels: (N,) int64 class indices in ``[0, C)``, same device.
-        reduction: ``"none"`` gives (N,), ``"mean"`` and ``"sum"`` a scalar.
+        labels: (N,) integer class indices in ``[0, C)`` (any integer dtype), same device.
+        reduction: ``"none"`` gives (N,), ``"mean"`` and ``"sum"`` a scalar
+            (the mean over N = 0 samples is NaN, as in PyTorch).
     """
     _check_logits_labels(logits, labels, reduction, require_tensor)
+    work = upcast(logits)  # float16 and bfloat16 are summed in float32
     # CE = logsumexp(z) - z_y = log(sum_j exp(z_j - m)) - (z_y - m): both terms use the shifted
     # scores, so nothing cancels, and the full (N, C) log-softmax is never formed
-    shifted = logits - logits.amax(dim=1, keepdim=True).detach()  # (N, C)
-    per_sample = torch.log(torch.exp(shifted).sum(dim=1)) - shifted.gather(1, labels[:, None]).squeeze(1)  # (N,)
-    return reduce(per_sample, reduction)
+    shifted = work - work.amax(dim=1, keepdim=True).detach()  # (N, C)
+    per_sample = torch.log(torch.exp(shifted).sum(dim=1)) - shifted.gather(1, labels.long()[:, None]).squeeze(1)  # (N,)
+    return reduce(per_sample, reduction).to(logits.dtype)
 
 
 def cross_entropy_grad(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -98,7 +110,7 @@ def cross_entropy_grad(logits: torch.Tensor, labels: torch.Tensor, reduction: st
     _check_logits_labels(logits, labels, reduction, require_tensor)
     require_scalar_reduction(reduction)
     n, c = logits.shape
-    onehot = torch.nn.functional.one_hot(labels, c).to(logits.dtype)
+    onehot = torch.nn.functional.one_hot(labels.long(), c).to(logits.dtype)
     grad = softmax(logits, dim=1) - onehot
     return grad / n if reduction == "mean" else grad
 
@@ -114,24 +126,31 @@ def binary_cross_entropy_with_logits_np(logits: np.ndarray, targets: np.ndarray,
         targets: same shape as ``logits``, values in [0, 1].
     """
     _check_binary(logits, targets, reduction, require_array)
-    per_element = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    with ieee():  # an infinite logit gives what F.binary_cross_entropy_with_logits gives
+        per_element = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
     return reduce(per_element, reduction)
 
 
 def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Stable BCE from logits; equals ``F.binary_cross_entropy_with_logits``.
 
-    ``-y log s(z) - (1 - y) log(1 - s(z)) = softplus(z) - z y``, ``softplus(z) = log(1 + exp(z))``
-    computed stably (:func:`companion.activations.softplus`): no exponent is
-    positive, no probability is formed, so no log sees 0, and the gradient is
-    exactly ``sigmoid(z) - y``, at ``z = 0`` too.
+    ``-y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - z y + log1p(exp(-|z|))``,
+    the formula of :func:`binary_cross_entropy_with_logits_np`: no exponent is
+    positive and no probability is formed, so no log sees 0. The small loss of a
+    confident right answer (``z = 20, y = 1``: ``log1p(exp(-20)) = 2e-9``) is
+    added after ``max(z, 0) - z y`` has cancelled exactly, so float32 keeps it.
+    ``max(z, 0)`` and ``-|z|`` are both taken with ``where(z > 0, ...)``: each
+    side is smooth where it is selected, so the gradient is exactly
+    ``sigmoid(z) - y``, at ``z = 0`` too (see :func:`companion.activations.softplus`).
 
     Args:
         logits: any shape, floating dtype, any device.
         targets: same shape as ``logits``, values in [0, 1].
     """
     _check_binary(logits, targets, reduction, require_tensor)
-    per_element = softplus(logits) - logits * targets
+    positive = logits > 0
+    e = torch.exp(torch.where(positive, -logits, logits))  # exp(-|z|) in (0, 1]
+    per_element = torch.where(positive, logits, 0.0) - logits * targets + torch.log1p(e)
     return reduce(per_element, reduction)
 
 

@@ -23,7 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion._checks import require_floating, require_int, require_layout, require_same_shape, require_tensor
+from companion._checks import (
+    _is_real_scalar,
+    require_floating,
+    require_int,
+    require_layout,
+    require_module_input,
+    require_same_device,
+    require_same_shape,
+    require_tensor,
+)
 from companion.activations import log_softmax, logsumexp
 
 SPACES = ("logits", "probabilities")
@@ -35,9 +44,14 @@ def _check_scores(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) ->
         require_floating(x, name)
         require_layout(x, name, "(N, T)")
     require_same_shape(a, a_name, b, b_name)
+    if a.dtype != b.dtype:
+        raise TypeError(f"{a_name} and {b_name} must have the same dtype; got {a.dtype} and {b.dtype}")
+    require_same_device(a, a_name, b, b_name)
 
 
-def _check_weight(weight: float | torch.Tensor, n: int, t: int) -> None:
+def _check_weight(weight: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
+    """Check a number in [0, 1] or a tensor that broadcasts to ``like``'s (N, T); a tensor is returned in ``like``'s dtype."""
+    n, t = like.shape
     if isinstance(weight, torch.Tensor):
         try:
             shape = torch.broadcast_shapes(tuple(weight.shape), (n, t))
@@ -47,8 +61,12 @@ def _check_weight(weight: float | torch.Tensor, n: int, t: int) -> None:
             raise ValueError(
                 f"weight must broadcast to (N, T) = ({n}, {t}), e.g. (N, 1); got shape {tuple(weight.shape)}"
             )
-    elif isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+        require_floating(weight, "weight")
+        require_same_device(like, "the scores", weight, "weight")
+        return weight.to(like.dtype)  # the result keeps the scores' dtype
+    if not _is_real_scalar(weight) or not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be a number in [0, 1] or a tensor; got {weight!r}")
+    return float(weight)
 
 
 def _check_space(space: str) -> None:
@@ -61,15 +79,21 @@ def mix_logits(a: torch.Tensor, b: torch.Tensor, weight: float | torch.Tensor) -
 
     Args:
         a, b: (N, T) logits over the same T choices.
-        weight: a number in [0, 1], or a tensor that broadcasts to (N, T):
-            0-dim (one weight) or (N, 1) (one weight per example). A tensor's
-            values are not checked (that would wait for the device).
+        weight: a number in [0, 1], or a floating tensor that broadcasts to (N, T):
+            0-dim (one weight) or (N, 1) (one weight per example), cast to the
+            dtype of ``a``. A tensor's values are not checked (that would wait for the device).
     Returns:
-        (N, T) mixed logits; ``softmax`` of them is proportional to ``pa^w pb^(1-w)``.
+        (N, T) mixed logits in the dtype of ``a``; ``softmax`` of them is proportional to ``pa^w pb^(1-w)``.
+        A choice masked in both heads (``-inf``) stays ``-inf``, with a zero gradient
+        (the derivative in ``w``, ``a - b``, would be ``-inf + inf = nan``). A ``-inf``
+        in one head only, weighted 0, gives NaN, as ``0 * inf`` does.
     """
     _check_scores(a, "a", b, "b")
-    _check_weight(weight, *a.shape)
-    return weight * a + (1 - weight) * b  # (N, T)
+    weight = _check_weight(weight, a)
+    masked = torch.isinf(a) & (a == b)  # (N, T): the same infinite logit in both heads
+    # the infinities are kept out of the product (0 * inf is nan in the backward pass too) and put back after
+    a_finite, b_finite = torch.where(masked, 0.0, a), torch.where(masked, 0.0, b)
+    return torch.where(masked, a, weight * a_finite + (1 - weight) * b_finite)  # (N, T)
 
 
 def _log_mixture(
@@ -88,10 +112,11 @@ def mix_probabilities(log_pa: torch.Tensor, log_pb: torch.Tensor, weight: float 
         weight: a number in [0, 1], or a tensor that broadcasts to (N, T).
     Returns:
         (N, T) log-probabilities of the mixture; each row's ``exp`` sums to 1.
-        ``weight`` 0 or 1 gives exactly one of the inputs (``log 0 = -inf`` drops a term).
+        ``weight`` 0 or 1 gives exactly one of the inputs (``log 0 = -inf`` drops a term);
+        a choice masked in both (``-inf``) stays ``-inf``, with a zero gradient.
     """
     _check_scores(log_pa, "log_pa", log_pb, "log_pb")
-    _check_weight(weight, *log_pa.shape)
+    weight = _check_weight(weight, log_pa)
     weight = torch.as_tensor(weight, dtype=log_pa.dtype, device=log_pa.device)
     # log(w pa + (1-w) pb) = logsumexp(log w + log pa, log(1-w) + log pb)
     return _log_mixture(log_pa, log_pb, torch.log(weight), torch.log1p(-weight))
@@ -150,8 +175,8 @@ class GatedMix(nn.Module):
 
     def __init__(self, gate_features: int, hidden: int = 16, space: str = "logits") -> None:
         super().__init__()
-        require_int(gate_features, "gate_features")
-        require_int(hidden, "hidden")
+        gate_features = require_int(gate_features, "gate_features")
+        hidden = require_int(hidden, "hidden")
         _check_space(space)
         self.space = space
         self.gate = nn.Sequential(nn.Linear(gate_features, hidden), nn.Tanh(), nn.Linear(hidden, 1))
@@ -167,6 +192,7 @@ class GatedMix(nn.Module):
         f = self.gate[0].in_features
         if tuple(gate_input.shape) != (n, f):
             raise ValueError(f"gate_input must have shape (N, F) = ({n}, {f}); got shape {tuple(gate_input.shape)}")
+        require_module_input(gate_input, "gate_input", self)
         return self.gate(gate_input)  # (N, 1)
 
     def weights(self, gate_input: torch.Tensor) -> torch.Tensor:
@@ -176,7 +202,7 @@ class GatedMix(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor, gate_input: torch.Tensor) -> torch.Tensor:
         """a, b: (N, T) logits; gate_input: (N, F). Returns (N, T), see ``space``."""
         _check_scores(a, "a", b, "b")
-        alpha = self._alpha(gate_input, a.shape[0])  # (N, 1)
+        alpha = self._alpha(gate_input, a.shape[0]).to(a.dtype)  # (N, 1), in the scores' dtype
         if self.space == "logits":
             return mix_logits(a, b, torch.sigmoid(alpha))  # w a + (1 - w) b, one w per row
         log_pa, log_pb = log_softmax(a, dim=1), log_softmax(b, dim=1)

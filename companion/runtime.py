@@ -41,8 +41,10 @@ def seed_everything(seed: int) -> torch.Generator:
 
     Pass the returned generator to the data and initialisation helpers so that
     a notebook draws the same numbers on a laptop, in CI and next to a GPU.
+    ``seed`` is an int in ``[0, 2**32 - 1]``, the range NumPy accepts, checked
+    before anything is seeded.
     """
-    require_int(seed, "seed", minimum=0)  # NumPy refuses negative seeds
+    seed = require_int(seed, "seed", minimum=0, maximum=2**32 - 1)  # NumPy's range; a Python int for random.seed
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -50,10 +52,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def _size(size: Size) -> tuple[int, ...]:
-    dims = (size,) if isinstance(size, int) else tuple(size)
-    for d in dims:
-        require_int(d, "size", minimum=0)
-    return dims
+    if isinstance(size, (int, np.integer)):
+        size = (size,)
+    elif isinstance(size, (str, bytes)) or not isinstance(size, Sequence):
+        raise TypeError(f"size must be an int or a sequence of ints; got {type(size).__name__} {size!r}")
+    return tuple(require_int(d, "size", minimum=0) for d in size)
 
 
 def _require_float_dtype(dtype: object) -> None:
@@ -87,6 +90,9 @@ def uniform(
     high = require_number(high, "high")
     if not low <= high:
         raise ValueError(f"low must be <= high; got low={low}, high={high}")
+    largest = torch.finfo(dtype).max
+    if not (math.isfinite(high - low) and -largest <= low and high <= largest):
+        raise ValueError(f"low and high must lie within {dtype}'s range, and high - low be finite; got low={low}, high={high}")
     u = torch.rand(_size(size), generator=generator, dtype=torch.float64)
     return (low + (high - low) * u).to(dtype)
 

@@ -12,10 +12,19 @@ device afterwards.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from companion._checks import require_cpu_generator, require_int, require_positive
-from companion.runtime import randn
+from companion._checks import (
+    is_integer,
+    require_cpu_generator,
+    min_max,
+    require_int,
+    require_layout,
+    require_positive,
+    require_same_device,
+    require_tensor,
+)
 
 SHAPE_CLASSES = ("background", "square", "disc", "triangle", "cross")  # label k is SHAPE_CLASSES[k]
 
@@ -32,9 +41,13 @@ PALETTE = torch.tensor(
 
 
 def _require_range_pair(value: tuple[int, int], name: str, minimum: int) -> tuple[int, int]:
-    if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)):
+    if not (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value)
+    ):
         raise TypeError(f"{name} must be a pair of ints (low, high); got {value!r}")
-    low, high = value
+    low, high = int(value[0]), int(value[1])
     if not minimum <= low <= high:
         raise ValueError(f"{name} must satisfy {minimum} <= low <= high; got {value}")
     return low, high
@@ -50,6 +63,7 @@ def shape_masks(kind: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, radius: 
     Returns:
         (N, H, W) bool.
     """
+    _check_shape_arguments(kind, dy, dx, radius)
     r = radius[:, None, None]
     square = (dy.abs() <= r) & (dx.abs() <= r)
     disc = dy**2 + dx**2 <= r**2
@@ -58,6 +72,30 @@ def shape_masks(kind: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, radius: 
     cross = ((dy.abs() <= arm) & (dx.abs() <= r)) | ((dx.abs() <= arm) & (dy.abs() <= r))
     stacked = torch.stack([square, disc, triangle, cross], dim=1)  # (N, 4, H, W)
     return stacked[torch.arange(kind.shape[0]), kind - 1]
+
+
+def _check_shape_arguments(kind: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, radius: torch.Tensor) -> None:
+    for x, name in ((kind, "kind"), (dy, "dy"), (dx, "dx"), (radius, "radius")):
+        require_tensor(x, name)
+        if x.dtype == torch.bool or x.is_complex():
+            raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
+        require_same_device(kind, "kind", x, name)
+    require_layout(kind, "kind", "(N,)")
+    if not is_integer(kind):
+        raise TypeError(f"kind must hold integer shape classes; got dtype {kind.dtype}")
+    n = kind.shape[0]
+    if n and kind.device.type != "meta":
+        lo, hi = min_max(kind)
+        if lo < 1 or hi >= len(SHAPE_CLASSES):
+            raise ValueError(f"kind must lie in [1, {len(SHAPE_CLASSES) - 1}] (a shape class); got values in [{lo}, {hi}]")
+    require_layout(dy, "dy", "(N, H, 1)")
+    require_layout(dx, "dx", "(N, 1, W)")
+    if dy.shape[0] != n or dy.shape[2] != 1:
+        raise ValueError(f"dy must have shape (N, H, 1) with N = {n}; got shape {tuple(dy.shape)}")
+    if dx.shape[0] != n or dx.shape[1] != 1:
+        raise ValueError(f"dx must have shape (N, 1, W) with N = {n}; got shape {tuple(dx.shape)}")
+    if tuple(radius.shape) != (n,):
+        raise ValueError(f"radius must have shape (N,) = ({n},); got shape {tuple(radius.shape)}")
 
 
 def make_segmentation_data(
@@ -83,16 +121,16 @@ def make_segmentation_data(
     Returns:
         images: (N, 3, size, size) float32. labels: (N, size, size) int64 in [0, C).
     """
-    require_int(num_samples, "num_samples")
-    require_int(size, "size", minimum=4)
-    require_int(num_classes, "num_classes", minimum=2)
+    num_samples = require_int(num_samples, "num_samples")
+    size = require_int(size, "size", minimum=4)
+    num_classes = require_int(num_classes, "num_classes", minimum=2)
     if num_classes > len(SHAPE_CLASSES):
         raise ValueError(f"num_classes must be at most {len(SHAPE_CLASSES)}; got {num_classes}")
     low_r, high_r = _require_range_pair(object_size, "object_size", minimum=0)
     low_k, high_k = _require_range_pair(objects_per_image, "objects_per_image", minimum=0)
     if 2 * high_r + 1 > size:
         raise ValueError(f"object_size's high end {high_r} is too large for size={size} (needs 2 * {high_r} + 1 <= {size})")
-    require_positive(noise, "noise")
+    noise = require_positive(noise, "noise")
     require_cpu_generator(generator)
 
     n = num_samples
@@ -111,5 +149,8 @@ def make_segmentation_data(
         drawn = shape_masks(kind, dy, dx, radius) & (slot < counts)[:, None, None]  # (N, size, size)
         labels = torch.where(drawn, kind[:, None, None], labels)
     images = PALETTE[labels].permute(0, 3, 1, 2)  # (N, 3, size, size)
-    images = images + noise * randn(images.shape, generator=generator)
+    images = images + noise * torch.randn(images.shape, generator=generator)
+    # A float32 torch.randn: its bits depend on the CPU's vector kernels. Part 2's stored
+    # outputs were drawn this way; it moves to companion.runtime.randn with their conversion
+    # (tools/notebooks.py NOT_YET_PORTABLE).
     return images.contiguous(), labels

@@ -43,6 +43,7 @@ from companion._checks import (
     require_layout,
     require_same_shape,
     require_tensor,
+    require_values,
 )
 
 
@@ -162,6 +163,8 @@ def confusion_matrix(
     require_tensor(pred, "pred")
     require_tensor(labels, "labels")
     _check_label_maps(pred, labels, num_classes, ignore_index)
+    require_values(pred, "pred")  # the counts are the values
+    require_values(labels, "labels")
     return _confusion_matrix(pred, labels, num_classes, ignore_index)
 
 
@@ -180,12 +183,17 @@ def confusion_matrix_np(
 
 
 def _check_confusion_matrix(cm: torch.Tensor) -> torch.Tensor:
-    """Check a square (C, C) matrix and return it as float64 (exact for counts below 2**53)."""
+    """Check a square (C, C) matrix of counts and return it as float64 (exact for counts below 2**53)."""
     require_tensor(cm, "cm")
     require_layout(cm, "cm", "(C, C)")
     if cm.shape[0] != cm.shape[1]:
         raise ValueError(f"cm must be square (C, C), rows = true class; got shape {tuple(cm.shape)}")
-    return cm.double()
+    if cm.dtype == torch.bool or cm.is_complex():
+        raise TypeError(f"cm must hold counts (integers or floats); got dtype {cm.dtype}")
+    cm = cm.double()
+    if cm.device.type != "meta" and cm.numel() and not bool(((cm >= 0) & (cm < torch.inf)).all()):
+        raise ValueError("cm must hold counts: non-negative, finite numbers")
+    return cm
 
 
 def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:

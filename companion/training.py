@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
-from companion._checks import require_int
+from companion._checks import _type_name, require_bool, require_cpu_generator, require_int
 
 
 def fit(
@@ -40,23 +41,42 @@ def fit(
             random mini-batch of this size (indices from ``generator``, on the CPU).
         progress: show a text progress bar on stderr (see :class:`ProgressBar`).
     Returns:
-        the ``steps`` training losses, as Python floats (read once, at the end).
+        the ``steps`` training losses, as Python floats (read once, at the end);
+        a loss that turns NaN is recorded as NaN.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {_type_name(model)}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, loss_fn(model(x), y) -> scalar tensor; got {_type_name(loss_fn)}")
     if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
         raise TypeError(
             f"inputs and targets must be torch.Tensors; got {type(inputs).__name__} and {type(targets).__name__}"
         )
+    if inputs.ndim == 0 or targets.ndim == 0:
+        raise ValueError(f"inputs and targets must have a first dimension N; got shapes {tuple(inputs.shape)} and {tuple(targets.shape)}")
     if inputs.shape[0] != targets.shape[0]:
         raise ValueError(
             f"inputs and targets must have the same first dimension N; got {inputs.shape[0]} and {targets.shape[0]}"
         )
+    if inputs.shape[0] == 0:
+        raise ValueError(f"inputs must hold at least one sample to train on; got shape {tuple(inputs.shape)}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {_type_name(optimizer)}")
     param = next(model.parameters(), None)
     if param is not None and inputs.device != param.device:
         raise ValueError(f"inputs must be on the model's device {param.device}; got {inputs.device}")
-    require_int(steps, "steps")
+    if targets.device != inputs.device:
+        raise ValueError(f"targets must be on the device of inputs, {inputs.device}; got {targets.device}")
+    steps = require_int(steps, "steps")
     n = inputs.shape[0]
-    if batch_size is not None and not (isinstance(batch_size, int) and 1 <= batch_size <= n):
+    if batch_size is not None and (
+        isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n
+    ):
         raise ValueError(f"batch_size must be None or an int in [1, N] = [1, {n}]; got {batch_size!r}")
+    batch_size = None if batch_size is None else int(batch_size)
+    if generator is not None:
+        require_cpu_generator(generator)
+    progress = require_bool(progress, "progress")
 
     model.train()
     history = []
@@ -68,6 +88,9 @@ def fit(
             index = torch.randperm(n, generator=generator)[:batch_size].to(inputs.device)
             x, y = inputs[index], targets[index]
         loss = loss_fn(model(x), y)
+        if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else _type_name(loss)
+            raise ValueError(f"loss_fn must return a scalar (0-dim) tensor; got {shape}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -83,18 +106,24 @@ class ProgressBar:
 
     It redraws after every ``1 / updates`` of the total (not on a timer), so the
     same run always prints the same text, and a notebook's stored output
-    does not change from one execution to the next.
+    does not change from one execution to the next. Halfway through it reads::
 
         training  50% |##########          | 100/200
     """
 
     def __init__(self, total: int, description: str, width: int = 20, updates: int = 10, stream=None) -> None:
+        total, width, updates = require_int(total, "total"), require_int(width, "width"), require_int(updates, "updates")
+        if not isinstance(description, str):
+            raise TypeError(f"description must be a str; got {_type_name(description)}")
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            raise TypeError(f"stream must have a write method (a text file); got {_type_name(stream)}")
         self.total, self.description, self.width = total, description, width
         self.marks = {round(total * k / updates) for k in range(1, updates + 1)}  # steps at which to redraw
         self.stream = sys.stderr if stream is None else stream
 
     def update(self, done: int) -> None:
         """Record that ``done`` of ``total`` steps are finished; redraw at the marks."""
+        done = require_int(done, "done", minimum=0, maximum=self.total)
         if done not in self.marks:
             return
         filled = self.width * done // self.total

@@ -16,11 +16,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from companion._checks import require_floating, require_int, require_layout, require_tensor
+from companion._checks import require_floating, require_int, require_layout, require_module_input, require_tensor
 
 
 def double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
     """Two 3x3 convolutions with padding 1 (size kept), each followed by a ReLU."""
+    in_channels, out_channels = require_int(in_channels, "in_channels"), require_int(out_channels, "out_channels")
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, padding=1),
         nn.ReLU(inplace=True),
@@ -44,7 +45,7 @@ class UNet(nn.Module):
         self.in_channels = require_int(in_channels, "in_channels")
         self.num_classes = require_int(num_classes, "num_classes")
         width = require_int(width, "width")
-        self.depth = require_int(depth, "depth")
+        self.depth = depth = require_int(depth, "depth")
         channels = [width * 2**level for level in range(depth + 1)]  # e.g. [16, 32, 64]
         self.down = nn.ModuleList([double_conv(in_channels, channels[0])])
         self.down.extend(double_conv(channels[l], channels[l + 1]) for l in range(depth))
@@ -62,7 +63,8 @@ class UNet(nn.Module):
         if c != self.in_channels:
             raise ValueError(f"x must have {self.in_channels} channels in dim 1 (N, C, H, W); got shape {tuple(x.shape)}")
         if h % 2**self.depth or w % 2**self.depth:
-            raise ValueError(f"H and W must be divisible by 2**depth = {2**self.depth}; got H={h}, W={w}")
+            raise ValueError(f"H and W must be divisible by 2**depth = {2**self.depth}; got H={h}, W={w} (x of shape {tuple(x.shape)})")
+        require_module_input(x, "x", self)
         skips = []
         x = self.down[0](x)  # (N, width, H, W)
         for level in range(self.depth):

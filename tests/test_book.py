@@ -21,8 +21,10 @@ CHAPTERS = notebooks.chapter_sources()
 
 
 def toc_chapters() -> list[str]:
+    """The chapters in _toc.yml: the sections of the parts (book/partN), not the reference pages."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [section["file"] for part in toc["chapters"] for section in part.get("sections", [])]
+    parts = [part for part in toc["chapters"] if re.fullmatch(r"book/part\d+", part["file"])]
+    return [section["file"] for part in parts for section in part.get("sections", [])]
 
 
 def test_the_book_has_chapters():

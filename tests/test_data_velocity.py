@@ -13,7 +13,8 @@ def _reference_velocities(inputs: torch.Tensor) -> torch.Tensor:
     """The documented formula v = tanh(x A + sin(x B)), maps drawn from the task's fixed seed."""
     num_features = inputs.shape[1]
     task = torch.Generator().manual_seed(data._VELOCITY_MAP_SEED)
-    maps = torch.randn(2, num_features, 2, generator=task) / math.sqrt(num_features)
+    # drawn in float64 and rounded, as companion.runtime.randn draws (float32 randn depends on the CPU)
+    maps = torch.randn(2, num_features, 2, generator=task, dtype=torch.float64).float() / math.sqrt(num_features)
     return torch.tanh(inputs @ maps[0] + torch.sin(inputs @ maps[1]))
 
 

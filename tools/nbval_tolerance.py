@@ -24,6 +24,7 @@ TAG = re.compile(r"^tolerance-(\d+(?:\.\d*)?(?:e-?\d+)?)$")
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf")
 
 EXACT, TOLERANCE, NOT_COMPARED = "compared exactly", "compared with a tolerance", "not compared"
+PROPERTY = "nbval_comparison"
 
 
 def cell_tolerance(cell) -> float | None:
@@ -92,8 +93,12 @@ class Plugin:
         compare_outputs._tolerant = True
         IPyNbCell.compare_outputs = compare_outputs
         for item in items:
-            if isinstance(item, IPyNbCell):
-                self.counts[category(item)] += 1
+            if isinstance(item, IPyNbCell):  # reported with the test, so that it reaches the main process under xdist
+                item.user_properties.append((PROPERTY, category(item)))
+
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.when == "setup":
+            self.counts.update(value for name, value in report.user_properties if name == PROPERTY)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         total = sum(self.counts.values())

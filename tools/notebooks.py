@@ -19,10 +19,14 @@ metadata left out.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
+import json
 import os
 import re
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jupytext
@@ -44,6 +48,26 @@ EXECUTE_ENV = {
     "PYTHONHASHSEED": "0",
 }
 TEST_ENV = {"OMP_NUM_THREADS": "2", "PYTHONHASHSEED": "0"}
+# Chapters not yet converted to the rules for printed numbers (README): they train in
+# float32 on data drawn with CPU-dependent kernels, so their outputs are stored, and
+# checked, on the machine's own kernels with one thread, and they may set extra seeds.
+NOT_YET_PORTABLE = {
+    "part2/softmax-over-channels",
+    "part2/sigmoid-bce-for-masks",
+    "part2/per-pixel-categorical-ce",
+    "part2/pixel-loss-reduction",
+    "part2/imbalanced-segmentation",
+}
+LEGACY_ENV = {"OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+
+
+def is_portable(path: Path) -> bool:
+    """Whether a chapter (its .md or .ipynb) follows the rules for printed numbers."""
+    try:
+        name = path.resolve().relative_to(BOOK).with_suffix("").as_posix()
+    except ValueError:  # not a chapter of this book
+        return True
+    return name not in NOT_YET_PORTABLE
 # The one place a chapter sets its seed; `seeds` replaces the 0 to run it with others.
 SEED_CALL = "seed_everything(0)"
 
@@ -210,8 +234,28 @@ def run_chapter(md_path: Path, env: dict[str, str] = EXECUTE_ENV, seed: int | No
 def execute_chapter(md_path: Path) -> Path:
     """Execute a chapter source and write its paired notebook; return the notebook's path."""
     ipynb_path = md_path.with_suffix(".ipynb")
-    nbformat.write(run_chapter(md_path), ipynb_path)
+    nbformat.write(run_chapter(md_path, EXECUTE_ENV if is_portable(md_path) else LEGACY_ENV), ipynb_path)
     return ipynb_path
+
+
+def record_execution(md_path: Path, seconds: float) -> None:
+    """Record in ``book/_status.json`` when a chapter was executed, in how long, with which companion.
+
+    The book's execution-status page (tools/book_pages.py) shows this record.
+    """
+    record_path = BOOK / "_status.json"
+    record_path.touch()
+    with open(record_path, "r+") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)  # chapters executed at the same time keep each other's records
+        record = json.loads(file.read() or "{}")
+        record[md_path.relative_to(BOOK).with_suffix("").as_posix()] = {
+            "executed": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "seconds": round(seconds, 1),
+            "companion": companion_version(),
+        }
+        file.seek(0)
+        file.truncate()
+        file.write(json.dumps(dict(sorted(record.items())), indent=1) + "\n")
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -273,7 +317,7 @@ def check_chapter(md_path: Path) -> list[str]:
     text = md_path.read_text()
     if text.count(SEED_CALL) != 1:
         problems.append(f"{name}: the chapter must set its seed once, with {SEED_CALL} ({text.count(SEED_CALL)} found)")
-    if OTHER_SEEDS.search(text):
+    if OTHER_SEEDS.search(text) and is_portable(md_path):
         problems.append(
             f"{name}: a seed is set outside {SEED_CALL} ({OTHER_SEEDS.search(text).group(0)}...); "
             "derive other generators with companion.runtime.spawn / numpy_rng"
@@ -318,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         for md_path in paths:
             if md_path.suffix != ".md" or not md_path.exists():
                 parser.error(f"not a chapter source: {md_path}")
+            start = time.perf_counter()
             print(f"executed {_display(execute_chapter(md_path))}")
+            record_execution(md_path, time.perf_counter() - start)
     elif args.command == "seeds":
         paths = [p.resolve() for p in args.paths] or chapter_sources()
         failures = run_seeds(paths, args.seeds, args.workers)
