@@ -50,7 +50,7 @@ chapter: $(STAMP)  ## scaffold a chapter: make chapter CHAPTER=book/part2/<slug>
 	$(BIN)/python tools/notebooks.py new $(CHAPTER) "$(TITLE)"
 
 seeds: $(STAMP)  ## execute every chapter with seeds 1 to 4 (SEEDS="5 6" for others); fails on any exception
-	$(BIN)/python tools/notebooks.py seeds --seeds $(or $(SEEDS),1 2 3 4) $(CHAPTER)
+	$(BIN)/python tools/notebooks.py seeds $(CHAPTER) --seeds $(or $(SEEDS),1 2 3 4)
 
 bench: $(STAMP)  ## run the benchmarks (on demand; not part of the tests)
 	$(BIN)/python benchmarks/run.py

@@ -11,31 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-from notebooks import LEGACY_ENV, TEST_ENV, is_portable  # noqa: E402
+from notebooks import TEST_ENV  # noqa: E402
 
 for name, value in TEST_ENV.items():
     os.environ.setdefault(name, value)
 
 pytest_plugins = ["nbval_tolerance"]
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item):
-    """A chapter not yet converted (NOT_YET_PORTABLE) gets its kernel with the settings it was stored under."""
-    path = Path(str(item.fspath))
-    legacy = path.suffix == ".ipynb" and not is_portable(path)
-    saved = {name: os.environ.get(name) for name in LEGACY_ENV}
-    if legacy:
-        os.environ.update(LEGACY_ENV)  # the kernel starts during the setup of the notebook's first cell
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 # Each chapter notebook's result in this run, recorded for the book's execution-status page

@@ -11,3 +11,10 @@ def median_seconds(fn, *args, min_run_time: float = 0.5) -> float:
     """
     timer = benchmark.Timer(stmt="fn(*args)", globals={"fn": fn, "args": args})
     return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def report_ratio(name: str, ours: float, reference: float, target: float, width: int = 44, note: str = "") -> None:
+    """Print one row: both times in ms, ``ours / reference`` and whether it is within ``target``."""
+    ratio = ours / reference
+    verdict = "met" if ratio <= target else "MISSED"
+    print(f"{name:<{width}} {ours * 1e3:9.3f}ms {reference * 1e3:9.3f}ms {ratio:6.2f}  <= {target} {verdict}{note}")

@@ -9,11 +9,17 @@ takes a dot product at every position:
 (``s`` the stride, ``d`` the dilation, ``x`` zero-padded). Like PyTorch and
 Keras, this is a cross-correlation: the kernel is not flipped.
 
-The implementation is the one libraries use on CPUs: a strided *view* of the
+The implementation is "im2col", the classic way to turn a convolution into
+one matrix product (Caffe's, and PyTorch's fallback): a strided *view* of the
 input gathers every window without copying (``(N, C, kh, kw, Ho, Wo)``), and
 one matrix product with the filters, reshaped to ``(O, C * kh * kw)``,
-computes all outputs ("im2col"). Groups split the channels into independent
-blocks; ``groups = C`` is the depthwise convolution, one filter per channel.
+computes all outputs. The product needs the windows as a column matrix of
+``N * C * kh * kw * Ho * Wo`` numbers, a copy about ``kh * kw / s**2`` times
+the size of the input (9x for a 3x3 kernel at stride 1). PyTorch's CPU
+convolutions mostly avoid that copy: oneDNN computes them with direct (and,
+for some shapes, Winograd) kernels that read the input in place. Groups split
+the channels into independent blocks; ``groups = C`` is the depthwise
+convolution, one filter per channel.
 
 Output length along one axis (:func:`conv_output_size`):
 

@@ -44,7 +44,6 @@ from companion._checks import (
     require_int,
     require_layout,
     require_positive,
-    require_reduction,
     require_scalar_reduction,
 )
 from companion.activations import softmax_np
@@ -227,7 +226,12 @@ class Dense:
         """grad_y: (N, D_out) -> grad_x: (N, D_in); stores grad_weight and grad_bias."""
         if self._x is None:
             raise RuntimeError("Dense.backward called before forward")
-        grad_x, self.grad_weight, self.grad_bias = dense_backward(self._x, self.weight, grad_y, has_bias=self.bias is not None)
+        grad_x, grad_weight, grad_bias = dense_backward(self._x, self.weight, grad_y, has_bias=self.bias is not None)
+        # written into the arrays that parameters() handed out, so that an optimizer
+        # holding them (momentum, Adam) sees every new gradient
+        self.grad_weight[...] = grad_weight
+        if grad_bias is not None:
+            self.grad_bias[...] = grad_bias
         return grad_x
 
     def parameters(self) -> list[Parameter]:
@@ -358,7 +362,7 @@ def train(
     if batch_size > n:
         raise ValueError(f"batch_size must be in [1, N] = [1, {n}]; got {batch_size}")
     learning_rate = require_positive(learning_rate, "learning_rate")
-    require_reduction(reduction)
+    require_scalar_reduction(reduction)
     _require_rng(rng)
     update_losses = []
     epoch_losses = [float(cross_entropy_np(model.forward(x), labels))]

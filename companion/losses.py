@@ -157,8 +157,10 @@ def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor
 def naive_binary_cross_entropy_np(logits: np.ndarray, targets: np.ndarray, reduction: str = "mean") -> np.ndarray:
     """Sigmoid, then ``-y log p - (1 - y) log(1 - p)``: the unfused form, kept to show its failure.
 
-    Once ``|z|`` passes ~17 (float32) or ~37 (float64), ``p`` rounds to exactly
-    0 or 1, a log sees 0, and the loss becomes ``inf`` (or ``nan`` from ``0 * inf``).
+    For ``z`` above ~17 (float32) or ~37 (float64) ``p`` rounds to exactly 1,
+    and for ``z`` below ~-88.7 (float32) or ~-709.8 (float64) ``exp(-z)``
+    overflows and ``p`` is exactly 0 (in between, ``p`` is tiny but positive).
+    Then a log sees 0 and the loss becomes ``inf`` (or ``nan`` from ``0 * inf``).
     """
     _check_binary(logits, targets, reduction, require_array)
     p = 1.0 / (1.0 + np.exp(-logits))

@@ -97,7 +97,9 @@ def trace_shapes(model: nn.Module, input_shape: tuple[int, ...], dtype: torch.dt
     the shape recorded is the first one's.
 
     Returns:
-        one :class:`LayerShape` per call of a leaf module, in execution order.
+        one :class:`LayerShape` per call of a leaf module, in execution order. A
+        module called twice (weights shared) has two rows; its parameters are
+        counted in the first only, so the rows sum to the model's parameter count.
     Raises:
         ValueError: the model fails on that input (the message names the layer's error).
     """
@@ -111,10 +113,12 @@ def trace_shapes(model: nn.Module, input_shape: tuple[int, ...], dtype: torch.dt
         raise TypeError(f"dtype must be a torch.dtype or None; got {_type_name(dtype)} {dtype!r}")
     input_shape = tuple(int(d) for d in input_shape)
     rows: list[LayerShape] = []
+    counted: set[int] = set()  # modules whose parameters a row already holds
 
     def record(name: str):
         def hook(module: nn.Module, inputs, output) -> None:
-            params = sum(p.numel() for p in module.parameters(recurse=False))
+            params = 0 if id(module) in counted else sum(p.numel() for p in module.parameters(recurse=False))
+            counted.add(id(module))
             main = _first_tensor(output)
             rows.append(LayerShape(name, type(module).__name__, () if main is None else tuple(main.shape), params))
 

@@ -146,6 +146,22 @@ def test_train_lowers_the_loss_and_counts_updates(batch, batch_size):
     assert history.epoch_losses[-1] < 0.5 * history.epoch_losses[0]
 
 
+def test_an_optimizer_holding_the_gradient_arrays_sees_every_new_gradient(batch):
+    """Momentum keeps the arrays that parameters() returned once: backward must write into them."""
+    x, labels = batch
+    model = dn.MLP(SIZES, rng=np.random.default_rng(2))
+    held = model.parameters()  # (value, grad) pairs, taken once, as an optimizer would
+    velocity = [np.zeros_like(value) for value, _ in held]
+    for _ in range(3):
+        model.loss_and_backward(x, labels)
+        for (_, grad), (_, current) in zip(held, model.parameters()):
+            assert grad is current and np.abs(grad).max() > 0
+        for (value, grad), v in zip(held, velocity):  # SGD with momentum 0.9
+            v *= 0.9
+            v += grad
+            value -= 0.1 * v
+
+
 def test_full_batch_training_matches_torch_sgd(device, batch):
     x, labels = batch
     model = dn.MLP(SIZES, rng=np.random.default_rng(5))
@@ -224,6 +240,10 @@ def test_bad_training_arguments_are_refused(batch):
         dn.train(model, x, labels, learning_rate=0.1, epochs=0, batch_size=3, rng=rng)
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
         dn.cross_entropy_and_grad(model.forward(x), labels, "none")
+    before = [value.copy() for value, _ in model.parameters()]
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):  # refused before any update
+        dn.train(model, x, labels, learning_rate=0.1, epochs=1, batch_size=3, rng=rng, reduction="none")
+    assert all(np.array_equal(b, value) for b, (value, _) in zip(before, model.parameters()))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
         dn.cross_entropy_and_grad(model.forward(x), labels + 1, "mean")
     with pytest.raises(ValueError, match="sizes must list at least the input and output widths"):

@@ -69,5 +69,5 @@ def test_bad_input_messages():
         nms(torch.zeros(2, 4), torch.zeros(3), 0.5)
     with pytest.raises(ValueError, match="iou_threshold must be a number in"):
         nms(torch.zeros(2, 4), torch.zeros(2), 1.5)
-    with pytest.raises(ValueError, match="classes must be integers"):
+    with pytest.raises(TypeError, match="classes must hold integer class labels"):
         batched_nms(torch.zeros(2, 4), torch.zeros(2), torch.zeros(2), 0.5)

@@ -51,6 +51,25 @@ def test_trace_shapes_records_each_leaf_layer():
     assert all(not m._forward_hooks for m in model.modules())  # hooks removed
 
 
+class _Twice(nn.Module):
+    """One layer applied twice: its weights are shared by two calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(torch.relu(self.layer(x)))
+
+
+def test_a_layer_called_twice_has_two_rows_and_its_parameters_counted_once():
+    model = _Twice().double()
+    rows = shapes.trace_shapes(model, (3, 4))  # a float64 model gets a float64 probe
+    assert [(r.name, r.output_shape, r.parameters) for r in rows] == [("layer", (3, 4), 20), ("layer", (3, 4), 0)]
+    total = shapes.format_shape_table(rows, (3, 4)).splitlines()[-1].split()[-1]
+    assert total == "20" == str(sum(p.numel() for p in model.parameters()))
+
+
 def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="groups=3 must divide in_channels=8"):
         shapes.conv2d_parameters(8, 16, 3, groups=3)

@@ -47,27 +47,9 @@ EXECUTE_ENV = {
     "OMP_NUM_THREADS": "1",
     "PYTHONHASHSEED": "0",
 }
-TEST_ENV = {"OMP_NUM_THREADS": "2", "PYTHONHASHSEED": "0"}
-# Chapters not yet converted to the rules for printed numbers (README): they train in
-# float32 on data drawn with CPU-dependent kernels, so their outputs are stored, and
-# checked, on the machine's own kernels with one thread, and they may set extra seeds.
-NOT_YET_PORTABLE = {
-    "part2/softmax-over-channels",
-    "part2/sigmoid-bce-for-masks",
-    "part2/per-pixel-categorical-ce",
-    "part2/pixel-loss-reduction",
-    "part2/imbalanced-segmentation",
-}
-LEGACY_ENV = {"OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-
-
-def is_portable(path: Path) -> bool:
-    """Whether a chapter (its .md or .ipynb) follows the rules for printed numbers."""
-    try:
-        name = path.resolve().relative_to(BOOK).with_suffix("").as_posix()
-    except ValueError:  # not a chapter of this book
-        return True
-    return name not in NOT_YET_PORTABLE
+# Two threads; waiting threads sleep instead of spinning (OpenMP's default spins), which
+# otherwise costs a 2-core machine running two notebooks at once several times the CPU.
+TEST_ENV = {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE", "PYTHONHASHSEED": "0"}
 # The one place a chapter sets its seed; `seeds` replaces the 0 to run it with others.
 SEED_CALL = "seed_everything(0)"
 
@@ -234,7 +216,7 @@ def run_chapter(md_path: Path, env: dict[str, str] = EXECUTE_ENV, seed: int | No
 def execute_chapter(md_path: Path) -> Path:
     """Execute a chapter source and write its paired notebook; return the notebook's path."""
     ipynb_path = md_path.with_suffix(".ipynb")
-    nbformat.write(run_chapter(md_path, EXECUTE_ENV if is_portable(md_path) else LEGACY_ENV), ipynb_path)
+    nbformat.write(run_chapter(md_path, EXECUTE_ENV), ipynb_path)
     return ipynb_path
 
 
@@ -259,6 +241,16 @@ def record_execution(md_path: Path, seconds: float) -> None:
 
 
 # ----------------------------------------------------------------------------- seeds
+
+
+def _seed(text: str) -> int:
+    """An integer seed; a chapter path given after --seeds gets told where it belongs."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a seed; --seeds takes all that follows it, so give chapter paths first"
+        ) from None
 
 
 def _run_with_seed(job: tuple[Path, int]) -> str | None:
@@ -317,7 +309,7 @@ def check_chapter(md_path: Path) -> list[str]:
     text = md_path.read_text()
     if text.count(SEED_CALL) != 1:
         problems.append(f"{name}: the chapter must set its seed once, with {SEED_CALL} ({text.count(SEED_CALL)} found)")
-    if OTHER_SEEDS.search(text) and is_portable(md_path):
+    if OTHER_SEEDS.search(text):
         problems.append(
             f"{name}: a seed is set outside {SEED_CALL} ({OTHER_SEEDS.search(text).group(0)}...); "
             "derive other generators with companion.runtime.spawn / numpy_rng"
@@ -348,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     execute.add_argument("--all", action="store_true", help="every chapter of the book")
     seeds = commands.add_parser("seeds", help="execute chapters with other seeds; fail on any exception")
     seeds.add_argument("paths", nargs="*", type=Path, help="chapter sources (default: every chapter)")
-    seeds.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4])
+    seeds.add_argument("--seeds", nargs="+", type=_seed, default=[1, 2, 3, 4], help="after the paths")
     seeds.add_argument("--workers", type=int, default=2)
     commands.add_parser("check", help="check pairing, execution order and setup cells")
     args = parser.parse_args(argv)

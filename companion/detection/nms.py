@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from companion._checks import require_floating, require_int, require_number, require_tensor
+from companion._checks import is_integer, require_floating, require_int, require_number, require_tensor
 from companion.detection.boxes import _require_boxes, paired_box_iou as paired_iou
 
 
@@ -124,7 +124,9 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor
     _require_boxes(boxes, "boxes")
     _require_scores(scores, boxes)
     require_tensor(classes, "classes")
-    if classes.shape != scores.shape or classes.is_floating_point() or classes.is_complex():
+    if not is_integer(classes):
+        raise TypeError(f"classes must hold integer class labels (any integer dtype, not bool); got {classes.dtype}")
+    if classes.shape != scores.shape:
         raise ValueError(f"classes must be integers of shape (N,) = ({boxes.shape[0]},); got {classes.dtype} {tuple(classes.shape)}")
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.int64, device=boxes.device)
