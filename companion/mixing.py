@@ -180,6 +180,13 @@ class GatedMix(nn.Module):
         _check_space(space)
         self.space = space
         self.gate = nn.Sequential(nn.Linear(gate_features, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.reset_constant_parameters()
+
+    def reset_constant_parameters(self) -> None:
+        """Zero the gate's last layer, so that every example starts at ``w = 0.5``.
+
+        :func:`companion.runtime.init_parameters` calls it after re-drawing the layers.
+        """
         nn.init.zeros_(self.gate[-1].weight)
         nn.init.zeros_(self.gate[-1].bias)
 

@@ -112,7 +112,10 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
     are reset to their constant initial values. Any other layer that holds
     parameters raises ``TypeError``: it is not known how PyTorch draws it.
     Parameters registered directly on a custom module are left as they are
-    (initialise them from constants or from ``generator``).
+    (initialise them from constants or from ``generator``). A module that
+    starts some of its layers at constants (the zero last layer of
+    :class:`companion.mixing.GatedMix`) defines ``reset_constant_parameters()``;
+    it is called after the draws, so that those constants survive.
 
     Returns ``module``, so that ``init_parameters(Net(), gen).to(device)`` reads as one step.
     """
@@ -140,6 +143,11 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
                     f"init_parameters does not know how PyTorch initialises {type(layer).__name__}; "
                     "initialise it by hand from the generator"
                 )
+    for layer in module.modules():
+        reset = getattr(layer, "reset_constant_parameters", None)
+        if callable(reset):
+            with torch.no_grad():
+                reset()
     return module
 
 

@@ -25,6 +25,7 @@ from companion._checks import (
     require_same_device,
     require_tensor,
 )
+from companion.runtime import randn
 
 SHAPE_CLASSES = ("background", "square", "disc", "triangle", "cross")  # label k is SHAPE_CLASSES[k]
 
@@ -149,8 +150,5 @@ def make_segmentation_data(
         drawn = shape_masks(kind, dy, dx, radius) & (slot < counts)[:, None, None]  # (N, size, size)
         labels = torch.where(drawn, kind[:, None, None], labels)
     images = PALETTE[labels].permute(0, 3, 1, 2)  # (N, 3, size, size)
-    images = images + noise * torch.randn(images.shape, generator=generator)
-    # A float32 torch.randn: its bits depend on the CPU's vector kernels. Part 2's stored
-    # outputs were drawn this way; it moves to companion.runtime.randn with their conversion
-    # (tools/notebooks.py NOT_YET_PORTABLE).
+    images = images + noise * randn(images.shape, generator=generator)  # the same bits on every CPU
     return images.contiguous(), labels

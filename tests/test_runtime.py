@@ -36,6 +36,7 @@ DRAWS = """
 import hashlib, json, torch
 from torch import nn
 from companion.data import make_blobs
+from companion.segmentation_data import make_segmentation_data
 from companion.runtime import init_parameters, randn, uniform
 from companion.unet import UNet
 
@@ -54,6 +55,7 @@ out = {
     "init_parameters": digest(*init_parameters(net, g).parameters()),
     "unet": digest(*init_parameters(UNet(3, 5, width=8), g).parameters()),
     "blobs": digest(*make_blobs(500, 3, generator=g)),
+    "segmentation": digest(*make_segmentation_data(64, generator=g)),
 }
 print(json.dumps(out))
 """
@@ -142,6 +144,15 @@ def test_init_parameters_resets_norms_and_refuses_unknown_layers():
         init_parameters(nn.LSTM(4, 4), g)
     with pytest.raises(TypeError, match="module must be a torch.nn.Module; got int"):
         init_parameters(3, g)
+
+
+def test_init_parameters_keeps_the_constants_a_module_resets():
+    from companion.mixing import GatedMix
+
+    mix = init_parameters(nn.Sequential(nn.Linear(3, 6), GatedMix(6, hidden=4)), torch.Generator().manual_seed(0))
+    first, last = mix[1].gate[0], mix[1].gate[-1]
+    assert torch.count_nonzero(first.weight) == first.weight.numel()  # drawn
+    assert torch.count_nonzero(last.weight) == 0 and torch.count_nonzero(last.bias) == 0  # reset to zero after the draws
 
 
 def test_init_parameters_keeps_dtype_and_is_repeatable():
