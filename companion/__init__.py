@@ -19,6 +19,13 @@ Each module holds one idea, with its NumPy and PyTorch versions side by side:
 - :mod:`companion.finite_differences`: derivatives and the Laplacian as small kernels (chapter 3.5).
 - :mod:`companion.cam`: class activation maps for a global-average-pooling head (chapter 3.4).
 - :mod:`companion.dense_numpy`: a NumPy dense network, forward and backward on a whole batch (chapter 3.6).
+- :mod:`companion.filter_similarity`: comparing filters up to order and sign, and with oriented edge kernels (chapter 4.1).
+- :mod:`companion.plotting`: a grid of first-layer filters on one shared colour scale; needs matplotlib, imported lazily (chapter 4.1).
+- :mod:`companion.receptive_field`: receptive-field size, jump and start of a conv/pool stack, its measured gradient footprint and path counts (chapter 4.2).
+- :mod:`companion.conv_backward`: backward passes of convolution and pooling in NumPy, both conventions, the im2col view (chapter 4.3).
+- :mod:`companion.coordinate_networks`: pixel coordinates to colour: random Fourier features, RBF features, the MLP (chapter 4.4).
+- :mod:`companion.normalizers`: min-max, z-score and robust quantile scaling fitted on data, and PSNR (chapter 4.5).
+- :mod:`companion.denoising`: noisy and clean image pairs, and a small convolutional denoising autoencoder (chapter 4.5).
 - :mod:`companion.residual`: ResNet blocks with shortcut options A, B and C, and the ResNet builder (chapter 5.1).
 - :mod:`companion.latent_codes`: PCA of latent codes, unit ablation, rotating the code space (chapter 5.2).
 - :mod:`companion.multilabel`: normalised targets, soft-target cross-entropy, label decoders and metrics (chapter 5.3).
@@ -76,4 +83,4 @@ Bad, extreme and empty input: what every function promises
 ``tests/test_bad_input.py`` holds every public function and class to this.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -40,9 +40,11 @@ import companion
 from companion import activations as act
 from companion import cam, conv, data, dense_numpy, finite_differences as fd, heads, losses, metrics, mixing
 from companion import runtime, segmentation_data, segmentation_losses as sl, segmentation_metrics as sm
-from companion import shapes, training, unet
+from companion import receptive_field as rf, shapes, training, unet
 from companion import latent_codes, metric_learning as ml, multilabel, residual
+from companion import coordinate_networks as cn
 from companion.detection import anchors, box_coding, boxes as bx, detection_output as do, matching, nms, rpn
+from companion import filter_similarity as fsim, plotting
 
 BATTERY: dict[str, Callable[[], None]] = {}
 PACKAGE_DIR = Path(companion.__file__).resolve().parent
@@ -1352,6 +1354,128 @@ def check_conv_output_size():
         assert fn(size, k, s, p, d) == expected
 
 
+# ----------------------------------------------------------------------------- convolution and pooling backward
+
+from companion import conv_backward as cbw  # noqa: E402
+
+
+def conv_backward_reference(x, w, g, stride, padding):
+    """dL/dx, dL/dw, dL/db by autograd through F.conv2d in float64 (NaN where it reaches)."""
+    x, w = x.detach().double().clone().requires_grad_(), w.detach().double().clone().requires_grad_()
+    b = torch.zeros(w.shape[0], dtype=torch.float64, requires_grad=True)
+    return torch.autograd.grad(F.conv2d(x, w, b, stride, padding), (x, w, b), g.double())
+
+
+@entry(*(f"companion.conv_backward.{name}" for name in (
+    "conv2d_backward_np", "conv2d_backward_im2col_np", "convolve2d_backward_np", "conv2d_weight_grad_np",
+    "conv2d_input_grad_np", "conv2d_bias_grad_np", "convolve2d_np", "flip_kernel", "dilate_np")))
+def check_conv_backward():
+    x, w, g = randn(2, 3, 7, 6), randn(4, 3, 3, 2), randn(2, 4, 3, 5, seed=1)
+    xn, wn, gn = x.numpy(), w.numpy(), g.numpy()
+    args = {"stride": (2, 1), "padding": 0}
+    for fn, weight_name in ((cbw.conv2d_backward_np, "weight"), (cbw.conv2d_backward_im2col_np, "weight"),
+                            (cbw.convolve2d_backward_np, "kernel")):
+        valid = {"x": xn, weight_name: wn, "grad_out": gn, **args}
+        bad_arguments(fn, valid, {
+            "x": (*NOT_AN_ARRAY, xn[0], xn.astype(np.int64)), weight_name: (*NOT_AN_ARRAY, wn[:, :2], wn[0], wn[:, :, :0]),
+            "grad_out": (*NOT_AN_ARRAY, gn[:, :3], gn[..., :4], gn[0], gn.astype(np.int64)),
+            "stride": (0, 1.5, None), "padding": (-1, 1.0)})
+        every_argument_refuses_an_object(fn, valid)
+    valid = {"x": xn, "grad_out": gn, "kernel_size": (3, 2), **args}
+    bad_arguments(cbw.conv2d_weight_grad_np, valid, {"x": (xn[0], xn.astype(np.int64)), "grad_out": (gn[:1],),
+                                                     "kernel_size": (0, 2.5, (3,)), "stride": (0,)})
+    every_argument_refuses_an_object(cbw.conv2d_weight_grad_np, valid)
+    valid = {"grad_out": gn, "weight": wn, "input_size": (7, 6), **args}
+    bad_arguments(cbw.conv2d_input_grad_np, valid, {"grad_out": (gn[:, :3],), "weight": (wn[0], wn.astype(np.int64)),
+                                                    "input_size": ((7,), 7, (0, 6), (7.0, 6)), "padding": (-1,)})
+    every_argument_refuses_an_object(cbw.conv2d_input_grad_np, valid)
+    bad_arguments(cbw.conv2d_bias_grad_np, {"grad_out": gn}, {"grad_out": (*NOT_AN_ARRAY, gn[0], gn.astype(np.int64))})
+    bad_arguments(cbw.convolve2d_np, {"x": xn, "kernel": wn}, {"x": (*NOT_AN_ARRAY, xn[0]), "kernel": (*NOT_AN_ARRAY, wn[0])})
+    bad_arguments(cbw.flip_kernel, {"weight": wn}, {"weight": ("x", None, [1.0], wn[0, 0, 0], torch.zeros(3))})
+    bad_arguments(cbw.dilate_np, {"g": gn, "stride": 2}, {"g": (*NOT_AN_ARRAY, gn[0]), "stride": (0, 1.5)})
+    # NaN and 1e30 in the data go where autograd sends them; float16 in float32; non-contiguous input
+    x[0, 1, 2, 3], x[1, 0, 0, 0], g[1, 2, 1, 1] = NAN, 1e30, NAN
+    for stride, padding in ((1, 0), ((2, 1), (1, 2)), (np.int64(2), 1)):
+        s, p = (int(stride) if isinstance(stride, np.integer) else stride), padding
+        ho, wo = (conv.conv_output_size(size, k, st_, pp) for size, k, st_, pp in
+                  zip((7, 6), (3, 2), s if isinstance(s, tuple) else (s, s), p if isinstance(p, tuple) else (p, p)))
+        gg = randn(2, 4, ho, wo, seed=2)
+        gg[0, 0, 0, 0] = NAN
+        for dtype in (torch.float16, torch.float32, torch.float64):
+            xd, wd, gd = x.to(dtype), w.to(dtype), gg.to(dtype)
+            expected = conv_backward_reference(xd, wd, gd, s, p)
+            options = {"rtol": 1e-2, "atol": 1e-1} if dtype == torch.float16 else {}
+            for fn in (cbw.conv2d_backward_np, cbw.conv2d_backward_im2col_np):
+                out = fn(strided(xd.numpy()), strided(wd.numpy()), strided(gd.numpy()), stride, padding)
+                for ours, theirs in zip(out, expected):
+                    assert ours.dtype == xd.numpy().dtype
+                    close(ours, theirs, dtype, **options)
+            close(cbw.conv2d_weight_grad_np(strided(xd.numpy()), gd.numpy(), (3, 2), stride, padding), expected[1], dtype, **options)
+            close(cbw.conv2d_input_grad_np(strided(gd.numpy()), wd.numpy(), (7, 6), stride, padding), expected[0], dtype, **options)
+            close(cbw.conv2d_bias_grad_np(strided(gd.numpy())), expected[2], dtype, **options)
+            flipped = conv_backward_reference(xd, wd.flip(-2, -1), gd, s, p)
+            out = cbw.convolve2d_backward_np(xd.numpy(), wd.numpy(), gd.numpy(), stride, padding)
+            close(out[1], flipped[1].flip(-2, -1), dtype, **options)
+            close(cbw.convolve2d_np(xd.numpy(), wd.numpy(), None, stride, padding),
+                  F.conv2d(xd.double(), wd.double().flip(-2, -1), None, s, p), dtype, **options)
+    close(cbw.dilate_np(gn, np.int64(2))[:, :, ::2, ::2], gn)
+    assert torch.equal(cbw.flip_kernel(w), w.flip(-2, -1)) and cbw.flip_kernel(w.to("meta")).device.type == "meta"
+    # an empty batch: empty input gradient, zero weight and bias gradients
+    for fn in (cbw.conv2d_backward_np, cbw.conv2d_backward_im2col_np, cbw.convolve2d_backward_np):
+        grad_x, grad_w, grad_b = fn(np.zeros((0, 3, 7, 6)), wn, np.zeros((0, 4, 5, 5)))
+        assert grad_x.shape == (0, 3, 7, 6) and grad_w.shape == wn.shape and not grad_w.any() and not grad_b.any()
+
+
+@entry(*(f"companion.conv_backward.{name}" for name in (
+    "max_pool2d_backward_np", "avg_pool2d_backward_np", "im2col_np", "col2im_np")))
+def check_pool_backward_and_im2col():
+    x, g = randn(2, 3, 9, 8), randn(2, 3, 4, 4, seed=1)
+    xn, gn = x.numpy(), g.numpy()
+    valid = {"x": xn, "grad_out": gn, "kernel_size": 2}
+    bad_arguments(cbw.max_pool2d_backward_np, valid, {
+        "x": (*NOT_AN_ARRAY, xn[0], xn.astype(np.int64)), "grad_out": (*NOT_AN_ARRAY, gn[:, :2], gn[..., :3], gn[0]),
+        "kernel_size": (0, 2.5, 20), "stride": (0, 1.5), "padding": (-1, 2, 1.0)})
+    every_argument_refuses_an_object(cbw.max_pool2d_backward_np, valid)
+    valid = {"grad_out": gn, "input_size": (9, 8), "kernel_size": 2}
+    bad_arguments(cbw.avg_pool2d_backward_np, valid, {
+        "grad_out": (*NOT_AN_ARRAY, gn[..., :3], gn[0], gn.astype(np.int64)), "input_size": (9, (9,), (9, 0), (9.0, 8)),
+        "kernel_size": (0, 20), "stride": (0,), "padding": (-1, 2)})
+    every_argument_refuses_an_object(cbw.avg_pool2d_backward_np, valid)
+    valid = {"x": xn, "kernel_size": 3, "stride": 2, "padding": 1}
+    bad_arguments(cbw.im2col_np, valid, {"x": (*NOT_AN_ARRAY, xn[0], xn.astype(np.int64)), "kernel_size": (0, 20), "padding": (-1,)})
+    every_argument_refuses_an_object(cbw.im2col_np, valid)
+    cols = cbw.im2col_np(xn, 3, 2, 1)
+    valid = {"cols": cols, "input_size": (9, 8), "kernel_size": 3, "stride": 2, "padding": 1}
+    bad_arguments(cbw.col2im_np, valid, {"cols": (*NOT_AN_ARRAY, cols[0], cols[:, :5], cols[..., :3], cols.astype(np.int64)),
+                                         "input_size": (9, (9, 8, 1)), "kernel_size": (0,), "stride": (0,)})
+    every_argument_refuses_an_object(cbw.col2im_np, valid)
+    # NaN, infinities and ties go where autograd sends them; float16 in float32; non-contiguous input
+    x[0, 0, 1, 1], x[1, 1, 2, 2], x[1, 2, 0, 0] = NAN, INF, -INF
+    x[0, 1, :4, :4] = 1.0  # ties
+    for kernel, stride, padding in ((2, None, 0), ((3, 2), (2, 1), (1, 0)), (np.int64(3), 1, 1)):
+        k = int(kernel) if isinstance(kernel, np.integer) else kernel
+        for dtype in (torch.float16, torch.float32, torch.float64):
+            xd = x.to(dtype).double().clone().requires_grad_()
+            for pool, ours in ((F.max_pool2d, None), (F.avg_pool2d, None)):
+                y = pool(xd, k, stride, padding)
+                gd = randn(*y.shape, seed=3).to(dtype)
+                expected = torch.autograd.grad(y, xd, gd.double())[0]
+                if pool is F.max_pool2d:
+                    ours = cbw.max_pool2d_backward_np(strided(x.to(dtype).numpy()), strided(gd.numpy()), kernel, stride, padding)
+                else:
+                    ours = cbw.avg_pool2d_backward_np(strided(gd.numpy()), (9, 8), kernel, stride, padding)
+                assert ours.dtype == gd.numpy().dtype
+                close(ours, expected, dtype)
+        cols = cbw.im2col_np(strided(x.numpy()), kernel, stride or k, padding)
+        close(cols, F.unfold(x, k, 1, padding, stride or k))
+        close(cbw.col2im_np(strided(cols), (9, 8), kernel, stride or k, padding),
+              F.fold(torch.from_numpy(cols), (9, 8), k, 1, padding, stride or k))
+    assert cbw.im2col_np(np.zeros((0, 3, 5, 5), np.float16), 2).shape == (0, 12, 16)
+    assert cbw.col2im_np(np.zeros((0, 12, 16)), (5, 5), 2).shape == (0, 3, 5, 5)
+    assert cbw.max_pool2d_backward_np(np.zeros((0, 3, 4, 4)), np.zeros((0, 3, 2, 2)), 2).shape == (0, 3, 4, 4)
+    assert cbw.avg_pool2d_backward_np(np.zeros((0, 3, 2, 2)), (4, 4), 2).shape == (0, 3, 4, 4)
+
+
 @entry("companion.conv.kernel_keras_to_torch", "companion.conv.kernel_torch_to_keras",
        "companion.conv.channels_last_to_first", "companion.conv.channels_first_to_last")
 def check_layouts():
@@ -1980,7 +2104,7 @@ def check_nms():
     assert nms.nms(NMS_BOXES[:0], NMS_SCORES[:0], 0.5).shape == (0,) and nms.nms_loop([], [], 0.5) == []
     classes = torch.tensor([0, 1, 0, 0, 0, 1])
     bad_arguments(nms.batched_nms, {**valid, "classes": classes}, {
-        "classes": NOT_A_TENSOR + (classes.double(), classes[:3]), "boxes": (NMS_BOXES.long(),), "iou_threshold": (2.0,)})
+        "classes": NOT_A_TENSOR + (classes.double(), classes.bool(), classes[:3]), "boxes": (NMS_BOXES.long(),), "iou_threshold": (2.0,)})
     kept = nms.batched_nms(NMS_BOXES, NMS_SCORES, classes, 0.5).tolist()
     per_class = [k for c in (0, 1) for k in [int(torch.nonzero(classes == c)[i]) for i in
                  nms.nms_loop(NMS_BOXES[classes == c].tolist(), NMS_SCORES[classes == c].tolist(), 0.5)]]
@@ -2574,6 +2698,345 @@ def check_resnet():
     bad_arguments(residual.shortcut_parameters, {"model": nn.Linear(2, 2)}, {"model": (None, "resnet", object(), residual.resnet)})
     assert residual.shortcut_parameters(nn.Linear(2, 2)) == 0
 
+
+# ----------------------------------------------------------------------------- receptive_field
+
+@entry("companion.receptive_field.LayerSpec", "companion.receptive_field.ReceptiveField",
+       "companion.receptive_field.receptive_fields", "companion.receptive_field.field_bounds")
+def check_receptive_fields():
+    bad_arguments(rf.LayerSpec, {"kernel_size": 3}, {
+        "kernel_size": (0, 3.0, None, True), "stride": (0, "2"), "padding": (-1, 1.0), "dilation": (0, np.float64(1.0))})
+    every_argument_refuses_an_object(rf.LayerSpec, {"kernel_size": 3, "stride": 1, "padding": 0, "dilation": 1})
+    for bad_name in (3, None, object()):  # raises() takes name= itself, so the field "name" is checked here
+        with pytest.raises(TypeError, match=r"^name must be a str"):
+            rf.LayerSpec(3, name=bad_name)
+    spec = rf.LayerSpec(np.int64(3), np.int64(2), np.int64(1))
+    assert spec == rf.LayerSpec(3, 2, 1) and type(spec.kernel_size) is int and spec.extent == 3
+    bad_arguments(rf.receptive_fields, {"layers": [spec]}, {"layers": (spec, "conv", None, [spec, (3, 1)], {0: spec})})
+    fields = rf.receptive_fields((spec, rf.LayerSpec(2, 2, name="pool")))
+    assert fields == [rf.ReceptiveField("0", 3, 2, 0.0), rf.ReceptiveField("pool", 5, 4, 1.0)] and rf.receptive_fields([]) == []
+    valid = {"field": fields[-1], "index": 1, "input_size": 9}
+    bad_arguments(rf.field_bounds, valid, {
+        "field": (None, (5, 4, 1.0), spec), "index": (-1, 1.5, None, True, np.array([0.5]), torch.tensor([-1, 2])),
+        "input_size": (0, 9.0, "9")})
+    every_argument_refuses_an_object(rf.field_bounds, valid)
+    assert rf.field_bounds(fields[-1], np.int64(1), np.int64(9)) == (3, 7) and rf.field_bounds(fields[-1], 2, 9) == (7, 8)
+    first, last = rf.field_bounds(fields[-1], torch.tensor([[0, 2]], dtype=torch.int32), 9)
+    assert first.tolist() == [[0, 7]] and last.tolist() == [[3, 8]]
+    assert rf.field_bounds(fields[-1], np.zeros(0, np.uint8))[0].shape == (0,)
+
+
+@entry("companion.receptive_field.layer_specs", "companion.receptive_field.gradient_footprint",
+       "companion.receptive_field.path_counts")
+def check_layer_specs():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+    bad_arguments(rf.layer_specs, {"model": model}, {
+        "model": (None, nn.Conv2d, nn.Sequential(nn.Conv2d(1, 1, 3), nn.Linear(2, 2)),
+                  nn.Sequential(nn.Conv1d(1, 1, 3), nn.Conv2d(1, 1, 3)), nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular")),
+        "axis": (2, -1, 1.0, None)})
+    every_argument_refuses_an_object(rf.layer_specs, {"model": model, "axis": 0})
+    assert rf.layer_specs(model, np.int64(1)) == [rf.LayerSpec(3, 1, 1, 1, "0"), rf.LayerSpec(2, 2, 0, 1, "2")]
+    valid = {"model": model, "input_shape": (1, 8, 8), "unit": (1, 2)}
+    bad_arguments(rf.gradient_footprint, valid, {
+        "model": (None, nn.Linear(2, 2), nn.MaxPool2d(2, ceil_mode=True)),
+        "input_shape": ([1, 8, 8], (1, 8), (1, 0, 8), (1, 8.0, 8), (True, 8, 8), (2, 8, 8)),
+        "unit": ((1,), (4, 0), (-1, 0), (1.0, 2), [1, 2], None)})
+    every_argument_refuses_an_object(rf.gradient_footprint, valid)
+    footprint = rf.gradient_footprint(model, (np.int64(1), 8, 8), (np.int64(1), 2))
+    expected = torch.zeros(8, 8, dtype=torch.bool)
+    expected[1:5, 3:7] = True  # two pooled pixels, each with a 3x3 field, padded
+    assert torch.equal(footprint, expected)
+    assert torch.equal(rf.gradient_footprint(model.to("meta"), (1, 8, 8), (1, 2)), expected)  # geometry only
+    assert torch.equal(rf.gradient_footprint(model.double(), (1, 8, 8), (1, 2)), expected)
+    bad_arguments(rf.path_counts, valid, {
+        "model": (None, nn.Linear(2, 2), nn.MaxPool2d(2, ceil_mode=True)),
+        "input_shape": ([1, 8, 8], (1, 8), (1, 0, 8), (2, 8, 8)), "unit": ((1,), (4, 0), (-1, 0), None)})
+    every_argument_refuses_an_object(rf.path_counts, valid)
+    counts = rf.path_counts(model.to("meta"), (1, 8, 8), (1, 2))
+    assert counts.dtype == torch.float64 and torch.equal(counts != 0, expected) and counts.max() == 4  # 2x2 pool over 3x3 windows
+
+
+# ----------------------------------------------------------------------------- coordinate networks
+
+
+@entry("companion.coordinate_networks.pixel_coordinates", "companion.coordinate_networks.two_colour_image",
+       "companion.coordinate_networks.grid_centres")
+def check_coordinate_grids():
+    bad_arguments(cn.pixel_coordinates, {"height": 3, "width": 4}, {
+        "height": (0, 1.5, None, True, "3"), "width": (-1, np.float64(4.0)), "dtype": (torch.int64, "float64", None)})
+    every_argument_refuses_an_object(cn.pixel_coordinates, {"height": 3, "width": 4, "dtype": torch.float32})
+    close(cn.pixel_coordinates(np.int64(2), 1), [[0.5, 1.0], [1.0, 1.0]])
+    bad_arguments(cn.two_colour_image, {}, {"height": (0, 2.0, None), "width": (True, -3)})
+    assert cn.two_colour_image(1, 1).shape == (1, 1)
+    bad_arguments(cn.grid_centres, {"per_side": 2}, {"per_side": (0, 2.0, None), "dims": (0, "2"), "dtype": (torch.int32, None)})
+    every_argument_refuses_an_object(cn.grid_centres, {"per_side": 2, "dims": 2, "dtype": torch.float64})
+    close(cn.grid_centres(np.int64(2), 1, dtype=torch.float32), [[0.25], [0.75]])
+
+
+@entry("companion.coordinate_networks.gaussian_projection", "companion.coordinate_networks.fourier_features",
+       "companion.coordinate_networks.fourier_features_np", "companion.coordinate_networks.FourierFeatures")
+def check_fourier_features():
+    valid = {"in_features": 2, "num_frequencies": 3, "scale": 2.0, "generator": gen()}
+    bad = {"in_features": (0, 2.0, None), "num_frequencies": (-1, True), "scale": (*NOT_A_NUMBER, 0.0, -1.0, *BAD_NUMBERS),
+           "generator": (0, None, "seed")}
+    for fn in (cn.gaussian_projection, cn.FourierFeatures):
+        bad_arguments(fn, valid, bad | {"dtype": (torch.int64, "float32")})
+        every_argument_refuses_an_object(fn, valid)
+    projection = cn.gaussian_projection(2, np.int64(3), np.float32(2.0), generator=gen(), dtype=torch.float64)
+    close(projection, 2.0 * randn(2, 3))  # the tests' randn draws float64 from a seed-0 generator, as runtime.randn does
+    x = randn(5, 2, seed=1)
+    x[1, 0], x[2, 1], x[3, 0] = NAN, INF, -INF
+    angles = 2 * math.pi * (x @ projection)
+    expected = torch.cat([angles.cos(), angles.sin()], 1)  # NaN rows where a coordinate is NaN or infinite
+    for fn, numpy in ((cn.fourier_features, False), (cn.fourier_features_np, True)):
+        to = (lambda a: a.numpy()) if numpy else (lambda a: a)  # noqa: E731
+        bad_arguments(fn, {"x": to(x), "projection": to(projection)}, {
+            "x": (*(NOT_AN_ARRAY if numpy else NOT_A_TENSOR), to(x[:, 0]), to(x.long()), to(x[:, :1])),
+            "projection": (*(NOT_AN_ARRAY if numpy else NOT_A_TENSOR), to(projection[0]), to(projection.long()), to(projection[:1]))})
+        every_argument_refuses_an_object(fn, {"x": to(x), "projection": to(projection)})
+        for dtype in (torch.float16, torch.float32, torch.float64) if numpy else FLOATS:
+            xx = x.to(dtype)
+            angles = 2 * math.pi * (xx.double() @ projection.to(dtype).double())
+            wanted = torch.cat([angles.cos(), angles.sin()], 1)
+            got = fn(strided(to(xx)), to(projection.to(dtype)))  # low precision: computed in float32, rounded back
+            close(got, wanted, dtype)
+            assert got.dtype == (to(xx).dtype)
+        rounded = 2 * math.pi * (x @ projection.float().double())
+        close(fn(to(x), to(projection.float())), torch.cat([rounded.cos(), rounded.sin()], 1))  # the projection is cast to x's dtype
+        assert fn(to(x[:0]), to(projection)).shape == (0, 6)
+    meta_agrees(cn.fourier_features, x, projection)
+    layer = cn.FourierFeatures(2, 3, 2.0, generator=gen(), dtype=torch.float64)
+    bad_arguments(layer, {"x": x}, {"x": NOT_A_TENSOR + (x[:, :1], x.long())})
+    close(layer(x), expected)
+
+
+@entry("companion.coordinate_networks.rbf_features", "companion.coordinate_networks.rbf_features_np",
+       "companion.coordinate_networks.RBFFeatures")
+def check_rbf_features():
+    x, centres = randn(4, 2), cn.grid_centres(2)
+    x[1, 0], x[2, 1] = NAN, INF
+    squared = ((x[:, None, :] - centres[None]) ** 2).sum(2)
+    expected = torch.exp(-squared / (2 * 0.3**2))  # NaN where x is NaN, 0 where x is infinite
+    for fn, numpy in ((cn.rbf_features, False), (cn.rbf_features_np, True)):
+        to = (lambda a: a.numpy()) if numpy else (lambda a: a)  # noqa: E731
+        valid = {"x": to(x), "centres": to(centres), "width": 0.3}
+        bad_arguments(fn, valid, {
+            "x": (*(NOT_AN_ARRAY if numpy else NOT_A_TENSOR), to(x[:, 0]), to(x.long()), to(x[:, :1])),
+            "centres": (*(NOT_AN_ARRAY if numpy else NOT_A_TENSOR), to(centres[0]), to(centres.long()), to(centres[:, :1])),
+            "width": (*NOT_A_NUMBER, 0.0, -0.3, *BAD_NUMBERS, torch.tensor(0.3))})
+        every_argument_refuses_an_object(fn, valid)
+        for dtype in (torch.float16, torch.float32, torch.float64) if numpy else FLOATS:
+            xx = x.to(dtype)
+            wanted = torch.exp(-((xx.double()[:, None, :] - centres.to(dtype).double()[None]) ** 2).sum(2) / (2 * 0.3**2))
+            got = fn(strided(to(xx)), to(centres.to(dtype)), np.float64(0.3))
+            close(got, wanted, dtype, **({"atol": 1e-6, "rtol": 1e-5} if dtype == torch.float32 else {}))
+        close(fn(to(x), to(centres.float()), 0.3), expected)
+        assert fn(to(x[:0]), to(centres), 0.3).shape == (0, 4)
+    meta_agrees(cn.rbf_features, x, centres, 0.3)
+    bad_arguments(cn.RBFFeatures, {"centres": centres, "width": 0.3}, {
+        "centres": (*NOT_A_TENSOR, centres[0], centres.long()), "width": (0.0, NAN, "0.3")})
+    every_argument_refuses_an_object(cn.RBFFeatures, {"centres": centres, "width": 0.3})
+    layer = cn.RBFFeatures(centres, 0.3)
+    bad_arguments(layer, {"x": x}, {"x": NOT_A_TENSOR + (x[:, :1], x.long())})
+    close(layer(x), expected)
+
+
+@entry("companion.coordinate_networks.coordinate_mlp")
+def check_coordinate_mlp():
+    encoding = cn.RBFFeatures(cn.grid_centres(2), 0.3)
+    valid = {"hidden": [3, 4], "in_features": 2, "out_features": 2, "encoding": encoding, "activation": "tanh"}
+    bad_arguments(cn.coordinate_mlp, valid, {
+        "hidden": (3, "34", None, [3, 0], [3, 1.5], [True]), "in_features": (0, 2.0, None), "out_features": (-1, "2"),
+        "encoding": ("rbf", lambda x: x, nn.Identity(), cn.RBFFeatures(cn.grid_centres(2, 3), 0.3)),
+        "activation": ("gelu", "ReLU", None, ["relu"], nn.ReLU)})
+    every_argument_refuses_an_object(cn.coordinate_mlp, valid)
+    model = cn.coordinate_mlp(np.array([3]).tolist() + [np.int64(4)], encoding=encoding, activation="tanh").double()
+    x = randn(5, 2)
+    close(model(x), model[5](torch.tanh(model[3](torch.tanh(model[1](cn.rbf_features(x, cn.grid_centres(2), 0.3)))))))
+    assert model(x[:0]).shape == (0, 2)
+    assert len(cn.coordinate_mlp((), in_features=7)) == 1
+
+
+# ----------------------------------------------------------------------------- filter similarity, filter grid
+
+
+@entry("companion.filter_similarity.filter_cosine_similarity", "companion.filter_similarity.match_filters",
+       "companion.filter_similarity.FilterMatch")
+def check_filter_similarity():
+    a, b = randn(5, 1, 3, 3), randn(5, 1, 3, 3, seed=1)
+    for fn in (fsim.filter_cosine_similarity, fsim.match_filters):
+        bad_arguments(fn, {"a": a, "b": b}, {"a": NOT_A_TENSOR + (a.long(),), "b": NOT_A_TENSOR + (b[:, :, :2],)})
+        every_argument_refuses_an_object(fn, {"a": a, "b": b})
+    raises(fsim.match_filters, a, b[:4], name="b")
+    raises(fsim.match_filters, randn(17, 2), randn(17, 2), name="a")
+    raises(fsim.match_filters, a.to("meta"), b.to("meta"), name="a")
+    reference = F.cosine_similarity(a.flatten(1)[:, None], b.flatten(1)[None], dim=2)
+    for dtype in FLOATS:
+        close(fsim.filter_cosine_similarity(strided(a.to(dtype)), b.to(dtype)), reference, dtype)
+    assert fsim.filter_cosine_similarity(a, b.float()).dtype == torch.float64  # b takes a's dtype
+    close(fsim.filter_cosine_similarity(a, b.float()), fsim.filter_cosine_similarity(a, b.float().double()))
+    nan_a = a.clone()
+    nan_a[0, 0, 0, 0] = NAN
+    cos = fsim.filter_cosine_similarity(nan_a, b)
+    assert cos[0].isnan().all() and not cos[1:].isnan().any()  # NaN reaches only its own row
+    raises(fsim.match_filters, nan_a, b, name="a")
+    assert fsim.filter_cosine_similarity(a[:0], b).shape == (0, 5)
+    meta_agrees(fsim.filter_cosine_similarity, a, b)
+    match = fsim.match_filters(a, -2 * b.flip(0))
+    torch.testing.assert_close(match.similarity, fsim.match_filters(a, b).similarity)  # order, sign and scale do not count
+    bad_arguments(match.aligned, {"b": b}, {"b": NOT_A_TENSOR + (b[:4], b[0, 0, 0, 0])})
+
+
+@entry("companion.filter_similarity.best_assignment_np")
+def check_best_assignment():
+    scores = randn(4, 4).numpy()
+    bad_arguments(fsim.best_assignment_np, {"scores": scores}, {"scores": NOT_AN_ARRAY + (
+        scores[:3], scores[0], scores.astype(np.int64), np.full((2, 2), NAN), np.full((2, 2), INF), np.zeros((17, 17)))})
+    best = max(scores[np.arange(4), list(p)].sum() for p in __import__("itertools").permutations(range(4)))
+    for dtype in (np.float16, np.float32, np.float64):
+        p = fsim.best_assignment_np(strided(scores.astype(dtype)))
+        close(scores[np.arange(4), p].sum(), best, torch.float16 if dtype == np.float16 else torch.float64)
+    assert fsim.best_assignment_np(np.zeros((0, 0))).shape == (0,)
+
+
+@entry("companion.filter_similarity.oriented_edge_kernels", "companion.filter_similarity.edge_similarity")
+def check_edge_kernels():
+    bad_arguments(fsim.oriented_edge_kernels, {}, {
+        "size": (2, 4, 3.0, None, True), "orientations": (0, 1.5, "8"), "dtype": (torch.int64, "float64", None),
+        "device": ("nowhere", 0.5)})
+    every_argument_refuses_an_object(fsim.oriented_edge_kernels, {"size": 3, "orientations": 4, "dtype": torch.float64, "device": "cpu"})
+    bank = fsim.oriented_edge_kernels(np.int64(3), np.int64(4), dtype=torch.float32)
+    assert bank.dtype == torch.float32 and bank.shape == (4, 3, 3)
+    close(bank[0], torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]))
+    k = randn(3, 2, 3, 3)
+    bad_arguments(fsim.edge_similarity, {"kernels": k}, {
+        "kernels": NOT_A_TENSOR + (k.long(), k[0, 0, 0], k[..., :2], k[..., :2, :2]), "bank": (bank[:, :2], bank[0], bank[:0], bank.long())})
+    every_argument_refuses_an_object(fsim.edge_similarity, {"kernels": k, "bank": bank.double()})
+    expected = torch.stack([F.cosine_similarity(k.flatten(-2), b.flatten(), dim=-1).abs()
+                            for b in fsim.oriented_edge_kernels(3, 8)], dim=-1).amax(-1)  # (3, 2)
+    for dtype in FLOATS:
+        out = fsim.edge_similarity(strided(k.to(dtype)))
+        assert out.dtype == dtype and out.shape == (3, 2)
+        close(out, expected, dtype)
+    nan_k = k.clone()
+    nan_k[1, 1, 0, 0] = NAN
+    assert fsim.edge_similarity(nan_k).isnan().tolist() == [[False, False], [False, True], [False, False]]
+    assert fsim.edge_similarity(k[:0]).shape == (0, 2)
+    meta_agrees(fsim.edge_similarity, k)
+
+
+@entry("companion.plotting.filter_grid")
+def check_filter_grid():
+    pytest.importorskip("matplotlib")  # optional: companion itself does not need it
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    w = randn(4, 1, 3, 3)
+    try:
+        bad_arguments(plotting.filter_grid, {"weights": w}, {
+            "weights": NOT_A_TENSOR + (w.long(), w[0], w[:0], w.numpy().astype(np.int32), torch.full_like(w, NAN), w.to("meta")),
+            "ncols": (0, 1.5, "2"), "vmax": (0.0, -1.0, NAN, "1"), "titles": ("abcd", ["a"]), "row_labels": (["a", "b"],),
+            "cmap": (3, None), "panel_size": (0, INF), "label": (None, 3), "title": (3,)})
+        every_argument_refuses_an_object(plotting.filter_grid, {"weights": w, "ncols": 2, "vmax": 1.0, "titles": list("abcd"),
+                                                               "row_labels": ["r0", "r1"], "cmap": "RdBu_r", "panel_size": 1.0,
+                                                               "label": "w", "title": "t"})
+        assert not plt.get_fignums()  # every check comes before the figure
+        for weights in (w, w.half(), w.bfloat16(), strided(w.numpy().astype(np.float32)), np.float32(2.0) * w.numpy()):
+            fig = plotting.filter_grid(weights, ncols=np.int64(2), vmax=np.float32(3.0))
+            assert {ax.images[0].get_clim() for ax in fig.axes if ax.images} == {(-3.0, 3.0)} and len(fig.axes) == 5
+    finally:
+        plt.close("all")
+
+
+# ----------------------------------------------------------------------------- normalizers and denoising (chapter 4.5)
+
+from companion import denoising, normalizers as nz  # noqa: E402
+
+
+@entry("companion.normalizers.MinMaxNormalizer", "companion.normalizers.ZScoreNormalizer",
+       "companion.normalizers.QuantileNormalizer")
+def check_normalizers():
+    x = randn(3, 1, 4, 4) * 10 + 5
+    bad_arguments(nz.QuantileNormalizer, {"low": 5.0, "high": 95.0}, {
+        "low": (-1.0, 101.0, NAN, "5", None, True), "high": (200.0, INF, "95", None)})
+    raises(nz.QuantileNormalizer, 50.0, 50.0, name="low")
+    for cls in (nz.MinMaxNormalizer, nz.ZScoreNormalizer, nz.QuantileNormalizer):
+        unfitted = cls()
+        raises(unfitted.transform, x, name="x")  # before fit: refused, naming what it was asked to map
+        raises(unfitted.inverse_transform, x, name="y")
+        for bad in NOT_A_TENSOR + (x.long(), x[:0], x.to("meta"), torch.full((3,), 2.0), torch.tensor([1.0, NAN]),
+                                    np.array([1.0, INF])):
+            raises(cls().fit, bad, name="x")
+        fitted = cls().fit(np.int64(1) * x)  # a tensor; the statistics are Python floats
+        assert isinstance(fitted.offset, float) and isinstance(fitted.scale, float)
+        for method, name in ((fitted.transform, "x"), (fitted.inverse_transform, "y")):
+            for bad in NOT_A_TENSOR + (x.long(), x.numpy().astype(np.int32)):
+                raises(method, bad, name=name)
+        expected = (x - fitted.offset) / fitted.scale
+        for dtype in FLOATS:
+            out = fitted.transform(x.to(dtype))
+            assert out.dtype == dtype
+            close(out, expected.to(dtype).double(), dtype)
+        close(fitted.transform(strided(x)), expected)
+        close(fitted.transform(x.numpy()), expected)
+        close(fitted.transform(torch.tensor([NAN, INF, -INF], dtype=torch.float64)),
+              torch.tensor([NAN, INF, -INF], dtype=torch.float64))  # the scale is positive
+        close(fitted.inverse_transform(fitted.transform(x)), x)
+        assert fitted.transform(x[:0]).shape == (0, 1, 4, 4)
+        refit = cls().fit(x.half())  # float16 statistics computed in float32
+        assert abs(refit.scale - fitted.scale) < 1e-2 * fitted.scale + 1e-2
+
+
+@entry("companion.normalizers.psnr", "companion.normalizers.psnr_np")
+def check_psnr():
+    p, t = randn(2, 1, 3, 3), randn(2, 1, 3, 3, seed=1)
+    mse = ((p - t) ** 2).mean()
+    expected = 10 * torch.log10(4.0 / mse)
+    for fn, make in ((nz.psnr, lambda v: v), (nz.psnr_np, lambda v: v.numpy())):
+        valid = {"prediction": make(p), "target": make(t), "data_range": 2.0}
+        bad_arguments(fn, valid, {
+            "prediction": (NOT_A_TENSOR if fn is nz.psnr else NOT_AN_ARRAY) + (make(p.long()),),
+            "target": (make(t[:1]), make(t.long()), None),
+            "data_range": (0.0, -1.0, NAN, INF, "1", None, True),
+            "per_image": ("yes", None, 1)})
+        every_argument_refuses_an_object(fn, valid)
+        close(fn(**valid), expected)
+        close(fn(**{**valid, "data_range": np.float32(2.0)}), expected)
+        close(fn(**valid, per_image=True), 10 * torch.log10(4.0 / ((p - t) ** 2).mean(dim=(1, 2, 3))))
+        close(fn(make(strided(p)), make(t), 2.0), expected)
+        close(fn(make(p[:0]), make(t[:0]), 2.0), torch.tensor(NAN, dtype=torch.float64))
+        assert tuple(fn(make(p[:0]), make(t[:0]), 2.0, per_image=True).shape) == (0,)
+        close(fn(make(t), make(t), 2.0), torch.tensor(INF, dtype=torch.float64))
+        close(fn(make(p.clone().fill_(NAN)), make(t), 2.0), torch.tensor(NAN, dtype=torch.float64))
+    for dtype in FLOATS:
+        out = nz.psnr(p.to(dtype), t.to(dtype), 2.0)
+        assert out.dtype == dtype
+        close(out, 10 * torch.log10(4.0 / ((p.to(dtype).double() - t.to(dtype).double()) ** 2).mean()).to(dtype), dtype)
+    meta_agrees(nz.psnr, p, t, 2.0)
+
+
+@entry("companion.denoising.make_denoising_pairs", "companion.denoising.DenoisingAutoencoder")
+def check_denoising():
+    valid = {"num_images": 2, "generator": gen(), "size": 8}
+    bad_arguments(denoising.make_denoising_pairs, valid, {
+        "num_images": (-1, 2.0, None), "size": (0, 8.0), "generator": (None, "g"),
+        "spots": (-1, 1.5), "background": (-1.0, NAN, 5000.0), "brightness": ((1.0,), (5.0, 1.0), None, ("a", 2.0)),
+        "noise": (-1.0, INF), "hot_pixel_rate": (1.5, NAN), "dtype": (torch.int64, "float64")})
+    every_argument_refuses_an_object(denoising.make_denoising_pairs, valid)
+    clean, noisy = denoising.make_denoising_pairs(np.int64(2), generator=gen(), size=8, dtype=torch.float32)
+    assert clean.shape == noisy.shape == (2, 1, 8, 8) and clean.dtype == torch.float32
+    assert denoising.make_denoising_pairs(0, generator=gen())[0].shape == (0, 1, 16, 16)
+    bad_arguments(denoising.DenoisingAutoencoder, {"channels": 1, "width": 4, "output": "linear"}, {
+        "channels": (0, 1.0, None), "width": (0, "4"), "output": ("relu", None, "Sigmoid")})
+    model = runtime.init_parameters(denoising.DenoisingAutoencoder(np.int64(1), 4, "sigmoid"), gen()).double()
+    x = randn(2, 1, 4, 6)
+    bad_arguments(model, {"x": x}, {"x": NOT_A_TENSOR + (x.float(), x.long(), x[0], x[:, :, :3], torch.cat([x, x], 1))})
+    out = model(x)
+    assert out.shape == x.shape and 0 < out.min() and out.max() < 1
+    assert model(x[:0]).shape == (0, 1, 4, 6)
+    assert torch.isnan(model(torch.full_like(x, NAN))).all()
 
 # ----------------------------------------------------------------------------- run every entry (keep last)
 
