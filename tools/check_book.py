@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import book_pages  # noqa: E402  (the chapters and their titles)
 import notebooks  # noqa: E402  (the repository URL, set once in _config.yml)
 
+BROWSERS = min(2, os.cpu_count() or 1)  # browsers checking pages side by side
 TIMEOUT_S = 60  # for one page to load and settle (a bound on a hang; a page takes about a second)
 VIEWPORT = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
 SCREENSHOT_MAX_HEIGHT = 16000  # px; Chromium cannot capture much more in one image
@@ -403,24 +404,44 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     if not args.pages:
         shutil.rmtree(args.screenshots, ignore_errors=True)  # no screenshot of a page that is gone
-    failed = 0
-    with tempfile.TemporaryDirectory() as profile, open(ROOT / "_build" / "chromium.log", "w") as log:
-        browser = Chromium(executable, Path(profile), log)  # before the server's thread: it forks
+    results: dict[int, list[str]] = {}
+    work = list(enumerate(pages))
+    lock = threading.Lock()
+
+    def check_pages(browser: Chromium) -> None:
+        """One browser's share: it takes the next unchecked page until none is left."""
+        tab = Tab(browser)
+        while True:
+            with lock:
+                if not work:
+                    return
+                index, page = work.pop(0)
+            try:
+                results[index] = check_page(tab, base, args.html, page, chapters, args.screenshots)
+            except (DevToolsError, TimeoutError) as error:
+                results[index] = [str(error)]
+
+    with tempfile.TemporaryDirectory() as profiles, open(ROOT / "_build" / "chromium.log", "w") as log:
+        # one browser per core (the pages are independent), all started before the server's thread: they fork
+        browsers = [Chromium(executable, Path(profiles) / str(i), log) for i in range(BROWSERS)]
         server = serve(args.html)
         base = f"http://127.0.0.1:{server.server_address[1]}"
         try:
-            tab = Tab(browser)
-            for page in pages:
-                try:
-                    problems = check_page(tab, base, args.html, page, chapters, args.screenshots)
-                except (DevToolsError, TimeoutError) as error:
-                    problems = [str(error)]
-                name = page.relative_to(args.html).as_posix()
-                print(("ok    " if not problems else "FAIL  ") + name + "".join(f"\n      - {p}" for p in problems))
-                failed += bool(problems)
+            threads = [threading.Thread(target=check_pages, args=(browser,)) for browser in browsers]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         finally:
-            browser.close()
+            for browser in browsers:
+                browser.close()
             server.shutdown()
+    failed = 0
+    for index, page in enumerate(pages):
+        problems = results.get(index, ["not checked (its browser stopped)"])
+        name = page.relative_to(args.html).as_posix()
+        print(("ok    " if not problems else "FAIL  ") + name + "".join(f"\n      - {p}" for p in problems))
+        failed += bool(problems)
     for name in missing:
         print(f"FAIL  {name}\n      - no such page in the built book")
     failed += len(missing)
