@@ -2,7 +2,7 @@
 
 Each module holds one idea, with its NumPy and PyTorch versions side by side:
 
-- :mod:`companion.activations`: softmax, log-softmax, log-sum-exp, sigmoid.
+- :mod:`companion.activations`: softmax (and its backward), log-softmax, log-sum-exp, sigmoid.
 - :mod:`companion.losses`: cross-entropy and binary cross-entropy on logits.
 - :mod:`companion.metrics`: accuracy, top-k accuracy, precision and recall.
 - :mod:`companion.heads`: output heads for a bounded 2-D target (chapter 1.5).
@@ -10,7 +10,7 @@ Each module holds one idea, with its NumPy and PyTorch versions side by side:
 - :mod:`companion.data`: small synthetic data sets, generated on the CPU.
 - :mod:`companion.training`: a minimal full-batch training loop.
 - :mod:`companion.runtime`: device choice and seeding, for notebooks and scripts.
-- :mod:`companion.segmentation_data`: a synthetic data set of coloured shapes to segment (Part 2).
+- :mod:`companion.segmentation_data`: a synthetic data set of shapes to segment, each object's colour independent of its class (Part 2).
 - :mod:`companion.segmentation_losses`: per-pixel cross-entropy (class weights, infogain), focal and Dice losses (Part 2).
 - :mod:`companion.segmentation_metrics`: a confusion matrix, and pixel accuracy, IoU and Dice read from it (Part 2).
 - :mod:`companion.unet`: a small U-Net, the segmentation network of Part 2.
@@ -20,7 +20,7 @@ Each module holds one idea, with its NumPy and PyTorch versions side by side:
 - :mod:`companion.cam`: class activation maps for a global-average-pooling head (chapter 3.4).
 - :mod:`companion.dense_numpy`: a NumPy dense network, forward and backward on a whole batch (chapter 3.6).
 - :mod:`companion.filter_similarity`: comparing filters up to order and sign, and with oriented edge kernels (chapter 4.1).
-- :mod:`companion.plotting`: a grid of first-layer filters on one shared colour scale; needs matplotlib, imported lazily (chapter 4.1).
+- :mod:`companion.plotting`: a grid of first-layer filters on one shared colour scale (chapter 4.1) and the image / label / prediction grid of Part 2 with one colour per class; needs matplotlib, imported lazily.
 - :mod:`companion.receptive_field`: receptive-field size, jump and start of a conv/pool stack, its measured gradient footprint and path counts (chapter 4.2).
 - :mod:`companion.conv_backward`: backward passes of convolution and pooling in NumPy, both conventions, the im2col view (chapter 4.3).
 - :mod:`companion.coordinate_networks`: pixel coordinates to colour: random Fourier features, RBF features, the MLP (chapter 4.4).
@@ -83,4 +83,4 @@ Bad, extreme and empty input: what every function promises
 ``tests/test_bad_input.py`` holds every public function and class to this.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

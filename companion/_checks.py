@@ -87,6 +87,12 @@ def require_floating(x: Array, name: str) -> None:
         raise TypeError(f"{name} must have a floating-point dtype; got {x.dtype}")
 
 
+def require_float_dtype(dtype: object, name: str = "dtype") -> None:
+    """Raise TypeError unless ``dtype`` is a floating-point ``torch.dtype``."""
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"{name} must be a floating-point torch.dtype; got {dtype!r}")
+
+
 def require_same_shape(a: Array, a_name: str, b: Array, b_name: str) -> None:
     """Raise ValueError unless ``a`` and ``b`` have exactly the same shape."""
     if tuple(a.shape) != tuple(b.shape):

@@ -1,4 +1,4 @@
-"""Softmax, log-softmax, log-sum-exp and sigmoid, in NumPy and in PyTorch.
+"""Softmax (and its backward), log-softmax, log-sum-exp and sigmoid, in NumPy and in PyTorch.
 
 The textbook formulas overflow: ``exp(1000)`` is ``inf`` in any float format.
 The stable forms use two identities:
@@ -33,6 +33,8 @@ from companion._checks import (
     require_floating,
     require_min_ndim,
     require_positive,
+    require_same_device,
+    require_same_shape,
     require_tensor,
     ieee,
     upcast,
@@ -214,6 +216,38 @@ def log_softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
     work = upcast(z)
     shifted = work - _row_max(work, dim)
     return (shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))).to(z.dtype)
+
+
+def softmax_backward(probabilities: torch.Tensor, grad_output: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """The backward pass of a softmax layer, written out: ``dL/dz`` from ``p = softmax(z)`` and ``g = dL/dp``.
+
+    The Jacobian is ``dp_i/dz_j = p_i ([i = j] - p_j)``, so its product with
+    ``g`` never needs the ``K x K`` matrix:
+
+        ``dL/dz = p * (g - sum_j p_j g_j)``   (the sum along ``dim``, kept)
+
+    This is what a from-scratch softmax layer sends back to the layer below;
+    chained with cross-entropy's ``g = -onehot(y) / p`` it gives ``p - onehot(y)``.
+
+    Args:
+        probabilities: ``p``, the layer's forward output, any shape; floating dtype.
+        grad_output: ``g``, same shape, dtype and device as ``probabilities``.
+        dim: the class dimension the softmax ran over.
+    Returns:
+        ``dL/dz``, same shape, dtype and device as ``probabilities``.
+    """
+    _check_torch(probabilities, "probabilities")
+    _check_torch(grad_output, "grad_output")
+    require_same_shape(probabilities, "probabilities", grad_output, "grad_output")
+    require_same_device(probabilities, "probabilities", grad_output, "grad_output")
+    if probabilities.dtype != grad_output.dtype:
+        raise TypeError(
+            f"probabilities and grad_output must have the same dtype; got {probabilities.dtype} and {grad_output.dtype}"
+        )
+    dim = require_dim(dim, probabilities)
+    p, g = upcast(probabilities), upcast(grad_output)
+    # dL/dz_i = p_i (g_i - sum_j p_j g_j)
+    return (p * (g - (p * g).sum(dim=dim, keepdim=True))).to(probabilities.dtype)
 
 
 def softplus(z: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,16 @@ from collections.abc import Sequence
 
 import torch
 
-from companion._checks import _type_name, require_bool, require_cpu_generator, require_int, require_number, require_positive
-from companion.runtime import _require_float_dtype, randn, uniform
+from companion._checks import (
+    _type_name,
+    require_bool,
+    require_cpu_generator,
+    require_float_dtype,
+    require_int,
+    require_number,
+    require_positive,
+)
+from companion.runtime import randn, uniform
 
 
 def make_blobs(
@@ -238,7 +246,7 @@ def make_factor_images(
     require_positive(contrast, "contrast")
     require_number(noise, "noise", minimum=0.0)
     require_cpu_generator(generator)
-    _require_float_dtype(dtype)
+    require_float_dtype(dtype)
     centres = uniform((k, 2), 0.0, size - 1.0, generator=generator, dtype=torch.float64)  # (K, 2) row, column
     colours = uniform((k, 3), -1.0, 1.0, generator=generator, dtype=torch.float64)  # (K, 3)
     colours = colours / colours.norm(dim=1, keepdim=True)  # every lamp equally bright, in its own colour
@@ -281,7 +289,7 @@ def make_multilabel_task(
     require_positive(separation, "separation")
     require_positive(noise, "noise")
     require_cpu_generator(generator)
-    _require_float_dtype(dtype)
+    require_float_dtype(dtype)
     probs = _class_weights(count_probs, "count_probs", torch.float64)
     if probs.ndim != 1 or not 1 <= len(probs) <= c or (probs < 0).any() or not probs.sum() > 0:
         raise ValueError(f"count_probs must be at most num_labels = {c} non-negative numbers (at least one), not all zero; "

@@ -25,6 +25,7 @@ from torch import nn
 
 from companion._checks import (
     require_cpu_generator,
+    require_float_dtype,
     require_floating,
     require_int,
     require_layout,
@@ -32,7 +33,7 @@ from companion._checks import (
     require_number,
     require_tensor,
 )
-from companion.runtime import _require_float_dtype, randn, uniform
+from companion.runtime import randn, uniform
 
 OUTPUTS = ("sigmoid", "linear")
 SENSOR_MAX = 4095.0  # a 12-bit sensor's largest count: the data range of make_denoising_pairs
@@ -72,7 +73,7 @@ def make_denoising_pairs(
     noise = require_number(noise, "noise", minimum=0.0)
     rate = require_number(hot_pixel_rate, "hot_pixel_rate", minimum=0.0, maximum=1.0)
     require_cpu_generator(generator)
-    _require_float_dtype(dtype)
+    require_float_dtype(dtype)
     f64 = torch.float64
     centres = uniform((n, k, 2), 0.0, size - 1.0, generator=generator, dtype=f64)  # (N, K, 2): row, column
     widths = uniform((n, k), 1.5, 3.0, generator=generator, dtype=f64)  # (N, K)

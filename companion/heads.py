@@ -35,6 +35,7 @@ from torch import nn
 from companion._checks import (
     _type_name,
     is_integer,
+    require_float_dtype,
     require_floating,
     require_in_range,
     require_int,
@@ -141,7 +142,7 @@ class VelocityGrid:
 
     def centres(self, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
         """The bin centres along one axis: (bins,)."""
-        _require_float_dtype(dtype)
+        require_float_dtype(dtype)
         return self.low + (torch.arange(self.bins, dtype=dtype, device=device) + 0.5) * self.width
 
     def _bins(self, v: torch.Tensor) -> torch.Tensor:
@@ -164,7 +165,7 @@ class VelocityGrid:
     def decode(self, index: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Bin centres of bin indices: index (N, 2) int -> (N, 2) of ``dtype``."""
         self._require_index(index, "index", "(N, 2)")
-        _require_float_dtype(dtype)
+        require_float_dtype(dtype)
         return self.low + (index.to(dtype) + 0.5) * self.width
 
     def joint_index(self, index: torch.Tensor) -> torch.Tensor:
@@ -187,11 +188,6 @@ class VelocityGrid:
         if layout == "(N, 2)" and index.shape[1] != 2:
             raise ValueError(f"{name} must have shape (N, 2); got shape {tuple(index.shape)}")
         require_in_range(index, name, self.bins if layout == "(N, 2)" else self.num_cells, classes=False)
-
-
-def _require_float_dtype(dtype: object) -> None:
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"dtype must be a floating-point torch.dtype; got {dtype!r}")
 
 
 def cell_accuracy(pred: torch.Tensor, v: torch.Tensor, grid: VelocityGrid) -> torch.Tensor:

@@ -21,8 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from companion._checks import require_array, require_cpu_generator, require_floating, require_int, require_layout, require_tensor
-from companion.runtime import _require_float_dtype
+from companion._checks import (
+    require_array,
+    require_cpu_generator,
+    require_float_dtype,
+    require_floating,
+    require_int,
+    require_layout,
+    require_tensor,
+)
 
 PCA_METHODS = ("eigh", "svd")
 ABLATION_MODES = ("mean", "zero")
@@ -165,7 +172,7 @@ def random_rotation(dim: int, generator: torch.Generator, dtype: torch.dtype = t
     """
     dim = require_int(dim, "dim")
     require_cpu_generator(generator)
-    _require_float_dtype(dtype)
+    require_float_dtype(dtype)
     gaussian = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(gaussian)
     return (q * torch.sign(torch.diagonal(r))).to(dtype)

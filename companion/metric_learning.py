@@ -305,14 +305,25 @@ def best_threshold(distances: torch.Tensor, labels: torch.Tensor) -> tuple[float
     return threshold, float(correct[k] / d.numel())
 
 
-def batch_hard_loop(embeddings: list, labels: list, margin: float = DEFAULT_MARGIN) -> float:
+def batch_hard_loop(
+    embeddings: list, labels: list, margin: float = DEFAULT_MARGIN, anchors: int | None = None
+) -> float:
     """The plain-Python reference for :func:`batch_hard_triplet_loss` (squared distances): loops over anchors and pairs.
 
-    Kept as the test reference and the benchmark's baseline.
+    ``anchors``: visit only the first ``anchors`` anchors (all by default); each
+    is still compared with every embedding, so the cost per anchor is the full
+    one (a benchmark times a few anchors and scales). Kept as the test
+    reference and the benchmark's baseline.
     """
     n = len(embeddings)
+    if anchors is None:
+        anchors = n
+    elif not isinstance(anchors, int) or isinstance(anchors, bool):
+        raise TypeError(f"anchors must be an int or None; got {type(anchors).__name__}")
+    elif not 0 <= anchors <= n:
+        raise ValueError(f"anchors must lie in [0, {n}] (the number of embeddings); got {anchors}")
     total, used = 0.0, 0
-    for a in range(n):
+    for a in range(anchors):
         hardest_pos, hardest_neg = None, None
         for j in range(n):
             if j == a:

@@ -1,4 +1,4 @@
-"""Figures the chapters share: a grid of first-layer filters on one colour scale.
+"""Figures the chapters share: a grid of first-layer filters on one colour scale, and segmentation grids.
 
 matplotlib is not a dependency of ``companion`` (the package needs only NumPy
 and PyTorch): it is imported inside the functions, so ``import companion``
@@ -9,6 +9,10 @@ Filters compared side by side must share one colour scale, symmetric about
 zero so that white means 0, with a colorbar that says what a colour means:
 with a scale per panel, a filter of tiny weights would look as strong as a
 filter of large ones.
+
+Label maps (Part 2) are drawn with one fixed colour per class,
+``companion.segmentation_data.LABEL_COLOURS``, so that a class has the same
+colour in every figure of every chapter, with a legend naming the classes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from companion._checks import _type_name, require_floating, require_int, require_layout, require_positive
+from companion._checks import (
+    _type_name,
+    require_class_indices,
+    require_floating,
+    require_in_range,
+    require_int,
+    require_layout,
+    require_positive,
+)
 
 
 def _as_numpy(weights: object, name: str) -> np.ndarray:
@@ -131,4 +143,95 @@ def filter_grid(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.colorbar(image, ax=list(fig.axes), fraction=0.04, pad=0.03, label=label)
+    return fig
+
+
+def _label_maps(x: object, name: str, shape: tuple[int, int, int], num_classes: int) -> np.ndarray:
+    if not isinstance(x, (torch.Tensor, np.ndarray)):
+        raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray; got {_type_name(x)}")
+    require_class_indices(x, name)
+    if isinstance(x, torch.Tensor):
+        if x.device.type == "meta":
+            raise ValueError(f"{name} must hold values to draw; got a 'meta' tensor")
+        x = x.detach().cpu().numpy()
+    if tuple(x.shape) != shape:
+        raise ValueError(f"{name} must have shape (N, H, W) = {shape}; got shape {tuple(x.shape)}")
+    require_in_range(x, name, num_classes)
+    return x
+
+
+def segmentation_grid(
+    images,
+    labels,
+    *predictions,
+    class_names: Sequence[str],
+    titles: Sequence[str] | None = None,
+    panel_size: float = 1.3,
+    title: str | None = None,
+):
+    """Draw one row per image: the image, its label map, then each prediction, with one fixed colour per class.
+
+    Class ``k`` is drawn in ``companion.segmentation_data.LABEL_COLOURS[k]`` in
+    every figure; a legend at the right names the classes.
+
+    Args:
+        images: ``(N, 3, H, W)`` floating RGB (values clipped to ``[0, 1]``), tensor or array.
+        labels: ``(N, H, W)`` integer class indices in ``[0, K)``.
+        *predictions: any number of ``(N, H, W)`` integer class maps (e.g. ``logits.argmax(dim=1)``).
+        class_names: the ``K`` class names, ``1 <= K <= len(LABEL_COLOURS)``.
+        titles: the column titles, ``2 + len(predictions)`` of them; default
+            ``"image"``, ``"label"``, then ``"prediction"`` (or ``"prediction i"`` for several).
+        panel_size: inches per panel.
+        title: the figure's title.
+
+    Returns:
+        The ``matplotlib.figure.Figure``: ``N * (2 + len(predictions))`` axes, in reading order.
+    """
+    from companion.segmentation_data import LABEL_COLOURS
+
+    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
+        raise TypeError(f"class_names must be a sequence of strings, one per class; got {_type_name(class_names)}")
+    if not 1 <= len(class_names) <= len(LABEL_COLOURS):
+        raise ValueError(f"class_names must name 1 to {len(LABEL_COLOURS)} classes; got {len(class_names)}")
+    num_classes = len(class_names)
+    x = _as_numpy(images, "images")
+    require_layout(x, "images", "(N, 3, H, W)")
+    if x.shape[1] != 3 or x.shape[0] == 0:
+        raise ValueError(f"images must have shape (N, 3, H, W) with N >= 1; got shape {x.shape}")
+    shape = (x.shape[0], x.shape[2], x.shape[3])
+    maps = [_label_maps(labels, "labels", shape, num_classes)]
+    maps += [_label_maps(p, f"predictions[{i}]", shape, num_classes) for i, p in enumerate(predictions)]
+    default = ["prediction"] if len(predictions) == 1 else [f"prediction {i}" for i in range(len(predictions))]
+    titles = _labels(titles, 1 + len(maps), "titles", "column (image, label, predictions)") or ["image", "label", *default]
+    panel_size = require_positive(panel_size, "panel_size")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a string or None; got {_type_name(title)}")
+
+    try:
+        import matplotlib.pyplot as plt  # here, not at the top: matplotlib is optional for companion
+        from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
+    except ImportError as error:
+        raise ImportError("segmentation_grid needs matplotlib, which companion does not install: pip install matplotlib") from error
+
+    colours = LABEL_COLOURS[:num_classes].tolist()
+    cmap = ListedColormap(colours)
+    rows, cols = shape[0], 1 + len(maps)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(panel_size * cols + 1.3, panel_size * rows + (0.5 if title else 0.25)), squeeze=False
+    )
+    for row in range(rows):  # a loop over the panels of a figure, not over data
+        axes[row, 0].imshow(np.clip(x[row].transpose(1, 2, 0), 0, 1), interpolation="nearest")
+        for col, m in enumerate(maps, start=1):
+            axes[row, col].imshow(m[row], cmap=cmap, vmin=-0.5, vmax=num_classes - 0.5, interpolation="nearest")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for col, text in enumerate(titles):
+        axes[0, col].set_title(text, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    handles = [Patch(facecolor=c, edgecolor="0.5", label=name) for c, name in zip(colours, class_names)]
+    fig.tight_layout(rect=(0, 0, panel_size * cols / (panel_size * cols + 1.3), 1))
+    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False, title="class", title_fontsize=8)
     return fig

@@ -27,8 +27,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion._checks import require_array, require_floating, require_int, require_layout, require_module_input, require_tensor
-from companion.runtime import _require_float_dtype
+from companion._checks import (
+    require_array,
+    require_float_dtype,
+    require_floating,
+    require_int,
+    require_layout,
+    require_module_input,
+    require_tensor,
+)
 
 SHORTCUT_OPTIONS = ("A", "B", "C")
 # layers per stage for each depth, and the block type (basic: two 3x3 convs; bottleneck: 1x1, 3x3, 1x1)
@@ -75,7 +82,7 @@ def zero_pad_matrix(in_channels: int, out_channels: int, dtype: torch.dtype = to
     """The ``(out_channels, in_channels)`` matrix ``[I; 0]`` that option A applies to each pixel's channels."""
     in_channels = require_int(in_channels, "in_channels")
     out_channels = require_int(out_channels, "out_channels", minimum=in_channels)
-    _require_float_dtype(dtype)
+    require_float_dtype(dtype)
     return torch.eye(out_channels, in_channels, dtype=dtype)
 
 

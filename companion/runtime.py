@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from companion._checks import require_cpu_generator, require_int, require_number
+from companion._checks import require_cpu_generator, require_float_dtype, require_int, require_number
 
 Size = int | Sequence[int]
 
@@ -59,11 +59,6 @@ def _size(size: Size) -> tuple[int, ...]:
     return tuple(require_int(d, "size", minimum=0) for d in size)
 
 
-def _require_float_dtype(dtype: object) -> None:
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"dtype must be a floating-point torch.dtype; got {dtype!r}")
-
-
 def randn(size: Size, *, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Standard normal samples of shape ``size``, with the same bits on every CPU.
 
@@ -71,7 +66,7 @@ def randn(size: Size, *, generator: torch.Generator, dtype: torch.dtype = torch.
     instructions), then rounded to ``dtype``. On the CPU; move the result.
     """
     require_cpu_generator(generator)
-    _require_float_dtype(dtype)
+    require_float_dtype(dtype)
     return torch.randn(_size(size), generator=generator, dtype=torch.float64).to(dtype)
 
 
@@ -85,7 +80,7 @@ def uniform(
     different CPUs), then rounded to ``dtype``.
     """
     require_cpu_generator(generator)
-    _require_float_dtype(dtype)
+    require_float_dtype(dtype)
     low = require_number(low, "low")
     high = require_number(high, "high")
     if not low <= high:

@@ -1,10 +1,22 @@
 """A synthetic segmentation data set: coloured shapes of several classes on a noisy background.
 
 Each image holds a few objects; each object is a square, a disc, a triangle
-or a cross (classes 1 to 4; 0 is the background) drawn in its class's colour,
-and the label map says which class every pixel belongs to. ``object_size``
-sets the objects' half-extent in pixels, so the same generator makes objects
-that fill a good part of the image or cover well under 1% of it.
+or a cross (classes 1 to 4; 0 is the background), and the label map says
+which class every pixel belongs to. ``object_size`` sets the objects'
+half-extent in pixels, so the same generator makes objects that fill a good
+part of the image or cover well under 1% of it.
+
+Colour: by default (``colours="random"``) every object is painted in a colour
+drawn from ``OBJECT_COLOURS``, a set shared by all classes and independent of
+the object's class, so the class can only be told from the shape: a rule
+that labels a pixel by its nearest palette colour does no better than chance
+on object pixels. ``colours="by_class"`` paints every object in its class's
+colour ``PALETTE[k]`` (colour alone then labels most pixels), for a
+demonstration that is about colour. Either way the background is mid-grey.
+
+``LABEL_COLOURS[k]`` is the colour of class ``k`` in the label maps that
+:func:`companion.plotting.segmentation_grid` draws, in every chapter: the
+class's ``by_class`` colour, on a dark background.
 
 Generated on the CPU from a seeded ``torch.Generator``; move the tensors to a
 device afterwards.
@@ -39,6 +51,15 @@ PALETTE = torch.tensor(
         [0.9, 0.8, 0.2],  # cross
     ]
 )
+
+# the colours an object may get with colours="random", whatever its class
+OBJECT_COLOURS = PALETTE[1:]
+
+# the colour of class k in every label map of the book (companion.plotting.segmentation_grid):
+# the classes keep their by_class colours, the background is dark so that it stands apart
+LABEL_COLOURS = torch.cat([torch.tensor([[0.15, 0.15, 0.15]]), PALETTE[1:]])
+
+COLOUR_MODES = ("random", "by_class")
 
 
 def _require_range_pair(value: tuple[int, int], name: str, minimum: int) -> tuple[int, int]:
@@ -108,6 +129,7 @@ def make_segmentation_data(
     object_size: tuple[int, int] = (4, 8),
     objects_per_image: tuple[int, int] = (1, 3),
     noise: float = 0.15,
+    colours: str = "random",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images with labelled objects, for per-pixel classification.
 
@@ -119,6 +141,12 @@ def make_segmentation_data(
         objects_per_image: (low, high) number of objects per image, drawn
             uniformly; later objects are drawn over earlier ones.
         noise: standard deviation of the Gaussian noise added to every pixel.
+        colours: ``"random"`` (default): each object's colour is drawn
+            uniformly from ``OBJECT_COLOURS``, independently of its class, so
+            only the shape tells the class. ``"by_class"``: each object has
+            its class's colour ``PALETTE[k]``, so colour alone labels most
+            pixels. "random" draws one more number per object, so the same
+            generator state gives other shapes in the two modes.
     Returns:
         images: (N, 3, size, size) float32. labels: (N, size, size) int64 in [0, C).
     """
@@ -133,9 +161,14 @@ def make_segmentation_data(
         raise ValueError(f"object_size's high end {high_r} is too large for size={size} (needs 2 * {high_r} + 1 <= {size})")
     noise = require_positive(noise, "noise")
     require_cpu_generator(generator)
+    if not isinstance(colours, str):
+        raise TypeError(f"colours must be a str, one of {COLOUR_MODES}; got {type(colours).__name__}")
+    if colours not in COLOUR_MODES:
+        raise ValueError(f"colours must be one of {COLOUR_MODES}; got {colours!r}")
 
     n = num_samples
     labels = torch.zeros(n, size, size, dtype=torch.int64)
+    paint = torch.zeros(n, size, size, dtype=torch.int64)  # index into PALETTE of every pixel's colour
     counts = torch.randint(low_k, high_k + 1, (n,), generator=generator)  # (N,)
     positions = torch.arange(size)
     for slot in range(high_k):  # a loop over object slots, not pixels
@@ -147,8 +180,13 @@ def make_segmentation_data(
         centre = torch.minimum(torch.maximum(centre, radius[:, None]), size - 1 - radius[:, None])  # inside the image
         dy = (positions[None, :, None] - centre[:, 0, None, None])  # (N, size, 1)
         dx = (positions[None, None, :] - centre[:, 1, None, None])  # (N, 1, size)
+        if colours == "random":  # drawn after the shape, so "by_class" keeps its old draws
+            colour = torch.randint(1, len(PALETTE), (n,), generator=generator)  # (N,) index into PALETTE
+        else:
+            colour = kind
         drawn = shape_masks(kind, dy, dx, radius) & (slot < counts)[:, None, None]  # (N, size, size)
         labels = torch.where(drawn, kind[:, None, None], labels)
-    images = PALETTE[labels].permute(0, 3, 1, 2)  # (N, 3, size, size)
+        paint = torch.where(drawn, colour[:, None, None], paint)
+    images = PALETTE[paint].permute(0, 3, 1, 2)  # (N, 3, size, size)
     images = images + noise * randn(images.shape, generator=generator)  # the same bits on every CPU
     return images.contiguous(), labels

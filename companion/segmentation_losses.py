@@ -13,7 +13,8 @@ Per pixel, with ``p = softmax(z)`` over the C channels and ``y`` the label:
 - cross-entropy   ``l = -log p_y = logsumexp(z) - z_y``, times ``w_y`` with class weights;
 - infogain        ``l = -sum_k H[y, k] log p_k``   (``H = I`` gives cross-entropy);
 - focal           ``l = -alpha_y (1 - p_y)^gamma log p_y``   (``gamma = 0`` gives cross-entropy);
-- soft Dice       ``1 - mean_c (2 sum p_c t_c + eps) / (sum p_c + sum t_c + eps)``, per image.
+- soft Dice       ``1 - mean_c (2 sum p_c t_c + eps) / (sum p_c + sum t_c + eps)``, per image;
+- soft IoU        ``1 - mean_c (sum p_c t_c + eps) / (sum p_c + sum t_c - sum p_c t_c + eps)``, per image.
 
 Reductions, and a batch where every pixel is ignored
 ----------------------------------------------------
@@ -359,6 +360,26 @@ def binary_mask_cross_entropy(
     return reduce(per_pixel, reduction)
 
 
+def one_hot_binary_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Sigmoid + binary cross-entropy per (class, pixel) entry against one-hot class labels: the multi-label reading.
+
+    Each of the ``C x H x W`` entries of an image is its own yes/no question ("is this pixel of
+    class c?"), as with a sigmoid on every output map and Keras's ``binary_crossentropy`` on
+    one-hot labels; nothing ties a pixel's C probabilities together. Equals
+    ``F.binary_cross_entropy_with_logits(logits, one_hot)`` with ``one_hot`` the ``(N, C, H, W)``
+    one-hot form of ``labels``.
+
+    Args:
+        logits: (N, C, H, W) floating scores, any device.
+        labels: (N, H, W) integer class indices in ``[0, C)`` (no ignored pixels).
+        reduction: ``"none"`` gives (N, C, H, W); ``"mean"`` over all ``N C H W`` entries; ``"sum"``.
+    """
+    _check_logits_labels(logits, labels, -1, reduction, require_tensor)
+    require_in_range(labels, "labels", logits.shape[1])  # -1 let through above: no ignore_index here
+    one_hot = torch.nn.functional.one_hot(labels.long(), logits.shape[1]).permute(0, 3, 1, 2).to(logits.dtype)
+    return losses.binary_cross_entropy_with_logits(logits, one_hot, reduction)
+
+
 # ----------------------------------------------------------------------------- infogain and focal
 
 
@@ -470,6 +491,41 @@ def _modulating_factor(one_minus_p: torch.Tensor, gamma: float) -> torch.Tensor:
 # ----------------------------------------------------------------------------- soft Dice
 
 
+def _overlap_inputs(logits, targets, eps, ignore_index: int, reduction: str):
+    """Checked ``(probs, onehot, eps)`` of shape (N, C, HW) for the soft overlap losses (Dice, IoU).
+
+    Binary masks (one-channel logits, or floating/bool targets) give C = 1 and ``p = sigmoid``;
+    integer labels with (N, C, H, W) logits give ``p = softmax`` over channels and one-hot targets,
+    with ignored pixels set to 0 in both.
+    """
+    require_tensor(logits, "logits")
+    require_tensor(targets, "targets")
+    eps = require_positive(eps, "eps")
+    one_channel = logits.ndim == 3 or (logits.ndim == 4 and logits.shape[1] == 1)
+    mask_dtype = targets.is_floating_point() or targets.dtype == torch.bool
+    if mask_dtype and logits.ndim == 4 and logits.shape[1] > 1:
+        raise TypeError(
+            f"targets must be integer class labels (N, H, W) for logits with C = {logits.shape[1]} channels "
+            f"(masks go with one-channel logits); got dtype {targets.dtype}"
+        )
+    if mask_dtype or one_channel:  # binary masks
+        masks = _check_binary_masks(logits, targets, reduction, "targets")
+        work = upcast(logits)  # float16 and bfloat16 in float32
+        shape = (logits.shape[0], 1, math.prod(logits.shape[1:]))  # (N, 1, HW), also for N = 0
+        probs = sigmoid(work).reshape(shape)
+        onehot = masks.reshape(shape).to(work.dtype)
+    else:  # class labels
+        ignore_index = _check_logits_labels(logits, targets, ignore_index, reduction, require_tensor, "targets")
+        work = upcast(logits)
+        n, c, h, w = logits.shape
+        valid, target = _valid_and_target(targets, ignore_index)
+        valid = valid.reshape(n, 1, h * w)  # (N, 1, HW)
+        # selected, not multiplied: an ignored pixel's logits may be anything (0 * nan is nan)
+        probs = torch.where(valid, softmax(work, dim=1).reshape(n, c, h * w), 0.0)  # (N, C, HW)
+        onehot = torch.nn.functional.one_hot(target.reshape(n, h * w), c).transpose(1, 2) * valid.to(work.dtype)
+    return probs, onehot, eps
+
+
 def soft_dice_loss(
     logits: torch.Tensor,
     targets: torch.Tensor,
@@ -499,34 +555,36 @@ def soft_dice_loss(
         reduction: ``"none"`` gives (N,), one loss per image; ``"mean"`` (0.0 over
             N = 0 images), ``"sum"`` over images.
     """
-    require_tensor(logits, "logits")
-    require_tensor(targets, "targets")
-    eps = require_positive(eps, "eps")
-    one_channel = logits.ndim == 3 or (logits.ndim == 4 and logits.shape[1] == 1)
-    mask_dtype = targets.is_floating_point() or targets.dtype == torch.bool
-    if mask_dtype and logits.ndim == 4 and logits.shape[1] > 1:
-        raise TypeError(
-            f"targets must be integer class labels (N, H, W) for logits with C = {logits.shape[1]} channels "
-            f"(masks go with one-channel logits); got dtype {targets.dtype}"
-        )
-    if mask_dtype or one_channel:  # binary masks
-        masks = _check_binary_masks(logits, targets, reduction, "targets")
-        work = upcast(logits)  # float16 and bfloat16 in float32
-        shape = (logits.shape[0], 1, math.prod(logits.shape[1:]))  # (N, 1, HW), also for N = 0
-        probs = sigmoid(work).reshape(shape)
-        onehot = masks.reshape(shape).to(work.dtype)
-    else:  # class labels
-        ignore_index = _check_logits_labels(logits, targets, ignore_index, reduction, require_tensor, "targets")
-        work = upcast(logits)
-        n, c, h, w = logits.shape
-        valid, target = _valid_and_target(targets, ignore_index)
-        valid = valid.reshape(n, 1, h * w)  # (N, 1, HW)
-        # selected, not multiplied: an ignored pixel's logits may be anything (0 * nan is nan)
-        probs = torch.where(valid, softmax(work, dim=1).reshape(n, c, h * w), 0.0)  # (N, C, HW)
-        onehot = torch.nn.functional.one_hot(target.reshape(n, h * w), c).transpose(1, 2) * valid.to(work.dtype)
+    probs, onehot, eps = _overlap_inputs(logits, targets, eps, ignore_index, reduction)  # (N, C, HW) each
     intersection = (probs * onehot).sum(dim=2)  # (N, C)
     dice = (2 * intersection + eps) / (probs.sum(dim=2) + onehot.sum(dim=2) + eps)  # (N, C)
     return _reduce_mean_zero(1 - dice.mean(dim=1), reduction).to(logits.dtype)  # (N,) before the reduction
+
+
+def soft_iou_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    eps: float = 1.0,
+    ignore_index: int = IGNORE_INDEX,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Soft IoU (Jaccard) loss: ``1 - mean_c J_c`` per image, ``J_c = (I_c + eps) / (sum p_c + sum t_c - I_c + eps)``.
+
+    ``I_c = sum p_c t_c`` is the soft intersection over the pixels of one image;
+    the denominator is the soft union. Targets, shapes, ``eps``, ``ignore_index``
+    and ``reduction`` as for :func:`soft_dice_loss`: binary masks (N, 1, H, W) or
+    (N, H, W) with one-channel logits (``p = sigmoid``), or integer labels (N, H, W)
+    with logits (N, C, H, W) (``p = softmax``, one-hot targets). With hard 0/1
+    predictions and ``eps -> 0`` it is ``1 - IoU``.
+
+    Returns:
+        (N,) with ``reduction="none"``, else a 0-dim tensor, in the logits' dtype.
+    """
+    probs, onehot, eps = _overlap_inputs(logits, targets, eps, ignore_index, reduction)  # (N, C, HW) each
+    intersection = (probs * onehot).sum(dim=2)  # (N, C)
+    union = probs.sum(dim=2) + onehot.sum(dim=2) - intersection  # (N, C)
+    jaccard = (intersection + eps) / (union + eps)  # (N, C)
+    return _reduce_mean_zero(1 - jaccard.mean(dim=1), reduction).to(logits.dtype)  # (N,) before the reduction
 
 
 # ----------------------------------------------------------------------------- class weights

@@ -274,3 +274,68 @@ def balanced_accuracy(cm: torch.Tensor) -> torch.Tensor:
         0-dim float64 tensor; NaN when ``cm`` is all zeros.
     """
     return per_class_recall(cm).nanmean()
+
+
+def iou_against_threshold(scores: torch.Tensor, targets: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """IoU of the object mask ``scores > t`` for every threshold ``t``, from one sort.
+
+    For a binary (object against background) prediction made by thresholding a
+    score, such as the object probability or the logit ``z_1 - z_0``: sorting
+    the object pixels' scores and the background pixels' scores once, a
+    ``searchsorted`` per threshold counts the pixels above it, so a whole IoU
+    curve costs ``O((P + T) log P)`` for P pixels and T thresholds, not ``P T``.
+    With ``TP`` and ``FP`` the object and background pixels above ``t`` and
+    ``n_obj`` the object pixels::
+
+        IoU(t) = TP / (TP + FP + FN) = TP / (n_obj + FP)
+
+    In terms of precision ``P = TP / (TP + FP)`` and recall ``R = TP / n_obj``,
+    ``IoU = 1 / (1/P + 1/R - 1)``: it is high only where both are, so the best
+    threshold for IoU is not the one for recall (low) or for precision (high).
+
+    Args:
+        scores: (...) floating scores, one per pixel (any shape, e.g. (N, H, W)); no NaN.
+        targets: bool (or integer 0/1) of the same shape, True (1) = object pixel.
+        thresholds: (T,) floating thresholds on the scores' scale; a pixel is
+            predicted as object when its score is strictly above the threshold.
+    Returns:
+        (T,) float64 on the scores' device; NaN at a threshold where the union is
+        empty (no object pixel, none predicted), as for :func:`per_class_iou`.
+
+    >>> scores = torch.tensor([0.9, 0.6, 0.4, 0.2])
+    >>> targets = torch.tensor([True, False, True, False])
+    >>> iou_against_threshold(scores, targets, torch.tensor([0.1, 0.5, 0.8, 0.95]))
+    tensor([0.5000, 0.3333, 0.5000, 0.0000], dtype=torch.float64)
+    """
+    require_tensor(scores, "scores")
+    require_tensor(targets, "targets")
+    require_tensor(thresholds, "thresholds")
+    if not scores.is_floating_point():
+        raise TypeError(f"scores must have a floating-point dtype; got {scores.dtype}")
+    if not thresholds.is_floating_point():
+        raise TypeError(f"thresholds must have a floating-point dtype; got {thresholds.dtype}")
+    require_layout(thresholds, "thresholds", "(T,)")
+    require_same_shape(scores, "scores", targets, "targets")
+    for other, name in ((targets, "targets"), (thresholds, "thresholds")):
+        if other.device != scores.device:
+            raise ValueError(f"scores and {name} must be on the same device; got {scores.device} and {other.device}")
+    require_values(scores, "scores")
+    require_values(targets, "targets")
+    if targets.dtype != torch.bool:
+        if targets.is_floating_point() or targets.is_complex():
+            raise TypeError(f"targets must be a bool (or integer 0/1) mask; got dtype {targets.dtype}")
+        if targets.numel() and not bool(((targets == 0) | (targets == 1)).all()):
+            lo, hi = min_max(targets)
+            raise ValueError(f"targets must hold 0 and 1 only (1 = object); got values in [{lo}, {hi}]")
+        targets = targets == 1
+    if scores.numel() and bool(scores.isnan().any()):
+        raise ValueError("scores must not contain NaN: a NaN pixel is neither above nor below a threshold")
+    work = torch.promote_types(scores.dtype, thresholds.dtype)
+    scores, thresholds = scores.to(work), thresholds.to(work)
+    objects = scores[targets].sort().values  # (n_obj,)
+    background = scores[~targets].sort().values  # (n_bg,)
+    # pixels strictly above t = count - (pixels <= t)
+    true_pos = objects.numel() - torch.searchsorted(objects, thresholds.contiguous(), right=True)  # (T,)
+    false_pos = background.numel() - torch.searchsorted(background, thresholds.contiguous(), right=True)  # (T,)
+    # IoU = TP / (TP + FP + FN), and TP + FN = n_obj
+    return _ratio(true_pos.double(), (objects.numel() + false_pos).double())

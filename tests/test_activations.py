@@ -111,6 +111,33 @@ def test_gradients_match_torch_on_extreme_logits(device):
         torch.testing.assert_close(mine.grad, ref.grad)
 
 
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_backward_matches_autograd(device, generator, dim):
+    z = torch.randn(4, 5, generator=generator, dtype=torch.float64).to(device).requires_grad_()
+    g = torch.randn(4, 5, generator=generator, dtype=torch.float64).to(device)
+    p = torch.softmax(z, dim=dim)
+    (expected,) = torch.autograd.grad(p, z, g)
+    torch.testing.assert_close(act.softmax_backward(p.detach(), g, dim=dim), expected)
+
+
+def test_softmax_backward_chained_with_cross_entropy_gives_p_minus_onehot(device, generator):
+    z = torch.randn(6, 4, generator=generator, dtype=torch.float64).to(device)
+    labels = torch.randint(0, 4, (6,), generator=generator).to(device)
+    p = torch.softmax(z, dim=1)
+    onehot = torch.nn.functional.one_hot(labels, 4).double()
+    g = -onehot / p  # d(-log p_y)/dp
+    torch.testing.assert_close(act.softmax_backward(p, g, dim=1), p - onehot)
+
+
+def test_softmax_backward_refuses_mismatched_input():
+    with pytest.raises(ValueError, match=r"probabilities and grad_output must have the same shape; got probabilities \(2, 3\) and grad_output \(3, 2\)"):
+        act.softmax_backward(torch.zeros(2, 3), torch.zeros(3, 2))
+    with pytest.raises(TypeError, match="same dtype; got torch.float32 and torch.float64"):
+        act.softmax_backward(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="grad_output must be a torch.Tensor; got numpy.ndarray"):
+        act.softmax_backward(torch.zeros(2, 3), np.zeros((2, 3)))
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

@@ -298,6 +298,27 @@ def check_log_softmax():
     meta_agrees(act.log_softmax, torch.zeros(3, 4), dim=1)
 
 
+@entry("companion.activations.softmax_backward")
+def check_softmax_backward():
+    fn = act.softmax_backward
+    p, g = torch.softmax(randn(3, 4), dim=1), randn(3, 4, seed=1)
+    bad_arguments(fn, {"probabilities": p, "grad_output": g}, {"probabilities": NOT_A_TENSOR, "grad_output": NOT_A_TENSOR})
+    raises(fn, p, g[:, :3], name="grad_output")  # shapes differ
+    raises(fn, p, g.float(), name="grad_output")  # dtypes differ
+    raises(fn, p.long(), g.long(), name="probabilities")  # integers
+    check_axis_argument(lambda z, dim: fn(torch.softmax(z, dim=0), z, dim=dim), False, "dim")
+    z = randn(3, 4).requires_grad_()
+    (expected,) = torch.autograd.grad(torch.softmax(z, dim=0), z, g)
+    close(fn(torch.softmax(z.detach(), dim=0), g, dim=0), expected)
+    close(fn(strided(p), strided(g), dim=1), fn(p, g, dim=1))
+    for dtype in LOW:  # computed in float32, rounded back
+        out = fn(p.to(dtype), g.to(dtype), dim=1)
+        assert out.dtype == dtype
+        close(out, fn(p.to(dtype).double(), g.to(dtype).double(), dim=1), dtype)
+    assert fn(torch.zeros(0, 4), torch.zeros(0, 4), dim=1).shape == (0, 4)
+    meta_agrees(fn, p, g, dim=1)
+
+
 @entry("companion.activations.naive_softmax_np")
 def check_naive_softmax_np():
     check_scores_argument(act.naive_softmax_np, True)
@@ -943,7 +964,8 @@ def check_segmentation_data():
     fn = segmentation_data.make_segmentation_data
     bad_arguments(fn, {"num_samples": 2, "generator": gen()}, {
         "size": (3, 8.0), "num_classes": (1, 6, 2.0), "object_size": ((1,), (3, 1), (1.0, 2), 2, (-1, 2), (4, 20)),
-        "objects_per_image": ((2, 1), None), "noise": (0.0, NAN), "generator": (None,)})
+        "objects_per_image": ((2, 1), None), "noise": (0.0, NAN), "generator": (None,),
+        "colours": ("class", "", None, 1)})
     every_argument_refuses_an_object(fn, {"num_samples": 2, "generator": gen()})
     a = fn(np.int64(2), generator=gen(), size=np.int64(16), object_size=(np.int64(2), 4), noise=np.float32(0.1))
     b = fn(2, generator=gen(), size=16, object_size=(2, 4), noise=float(np.float32(0.1)))
@@ -971,7 +993,7 @@ def segmentation_case(seed: int = 0, n: int = 2, c: int = 4, h: int = 5, w: int 
 def check_pixel_arguments(fn: Callable, numpy: bool = False, **kwargs) -> None:
     """(N, C, H, W) logits and (N, H, W) labels, the labels argument named ``labels``."""
     logits, labels, _ = segmentation_case()
-    name = "targets" if fn is sl.soft_dice_loss else "labels"
+    name = "targets" if fn in (sl.soft_dice_loss, sl.soft_iou_loss) else "labels"
     if numpy:
         logits, labels = logits.numpy(), labels.numpy()
     valid = {"logits": logits, name: labels, **kwargs}
@@ -1151,6 +1173,25 @@ def check_soft_dice_loss():
         assert sl.soft_dice_loss(torch.zeros(0, c, 2, 2), targets) == 0
 
 
+@entry("companion.segmentation_losses.one_hot_binary_cross_entropy")
+def check_one_hot_binary_cross_entropy():
+    fn = sl.one_hot_binary_cross_entropy
+    z = randn(2, 3, 4, 5, seed=9, scale=3)
+    labels = randint(3, 2, 4, 5, seed=10)
+    valid = {"logits": z, "labels": labels}
+    bad_arguments(fn, valid, {
+        "logits": (*NOT_A_TENSOR, z.long(), z[0], z.permute(0, 2, 3, 1)),
+        "labels": (*NOT_A_TENSOR, labels.float(), labels + 3, labels - 1, labels[:, :2], labels[0]),
+        "reduction": ("avg", None)})
+    every_argument_refuses_an_object(fn, valid)
+    one_hot = F.one_hot(labels, 3).permute(0, 3, 1, 2).double()
+    for dtype in FLOATS:
+        for y in (labels, labels.int(), labels.to(torch.uint8)):
+            out = fn(strided(z.to(dtype)), y, "none")
+            assert out.dtype == dtype and out.shape == z.shape
+            close(out, F.binary_cross_entropy_with_logits(z.to(dtype).double(), one_hot, reduction="none"), dtype)
+
+
 @entry("companion.segmentation_losses.binary_mask_cross_entropy")
 def check_binary_mask_cross_entropy():
     fn = sl.binary_mask_cross_entropy
@@ -1209,6 +1250,39 @@ def confusion_loop(pred: np.ndarray, labels: np.ndarray, c: int, ignore_index) -
         if t != ignore_index:
             cm[t, p] += 1
     return cm
+
+
+@entry("companion.segmentation_losses.soft_iou_loss")
+def check_soft_iou_loss():
+    check_pixel_arguments(sl.soft_iou_loss)
+    logits, labels, poisoned = segmentation_case()
+    bad_arguments(sl.soft_iou_loss, {"logits": logits, "targets": labels}, {"eps": (0.0, -1.0, NAN, INF, "1", None)})
+    valid = (labels != IGNORE).reshape(2, 1, -1)
+    probs = (torch.softmax(logits, 1).reshape(2, 4, -1) * valid).double()
+    onehot = (F.one_hot(labels.clamp(min=0).reshape(2, -1), 4).transpose(1, 2) * valid).double()
+    inter = (probs * onehot).sum(2)
+    expected = 1 - ((inter + 1.0) / (probs.sum(2) + onehot.sum(2) - inter + 1.0)).mean(1)
+    close(sl.soft_iou_loss(strided(poisoned), labels, reduction="none"), expected)  # NaN/inf only at ignored pixels
+    z, mask = randn(3, 1, 6, 4, seed=7, scale=2), randn(3, 1, 6, 4, seed=8) > 0
+    bad_arguments(sl.soft_iou_loss, {"logits": z, "targets": mask}, {
+        "targets": (mask.long() * 2, mask.double() * NAN, mask[:, :, :3], mask.to(torch.complex64))})
+    assert sl.soft_iou_loss(torch.zeros(0, 1, 2, 2), torch.zeros(0, 1, 2, 2)) == 0
+
+
+@entry("companion.segmentation_metrics.iou_against_threshold")
+def check_iou_against_threshold():
+    scores, targets = randn(2, 5, 4, seed=3), randn(2, 5, 4, seed=4) > 0.5
+    thresholds = torch.linspace(-2, 2, 9, dtype=torch.float64)
+    expected = torch.tensor([((scores > t) & targets).sum().item() / ((scores > t) | targets).sum().item()
+                             for t in thresholds.tolist()], dtype=torch.float64)
+    close(sm.iou_against_threshold(strided(scores), targets, thresholds), expected)
+    close(sm.iou_against_threshold(scores, targets.to(torch.uint8), thresholds), expected)
+    bad_arguments(sm.iou_against_threshold, {"scores": scores, "targets": targets, "thresholds": thresholds}, {
+        "scores": (*NOT_A_TENSOR, scores.long(), scores[:1], torch.full_like(scores, NAN)),
+        "targets": (*NOT_A_TENSOR, targets.double(), targets.long() * 2, targets[:, :2]),
+        "thresholds": (*NOT_A_TENSOR, thresholds[None], thresholds.long()),
+    })
+    assert sm.iou_against_threshold(scores[:0], targets[:0], thresholds).isnan().all()  # no pixel: no IoU
 
 
 @entry("companion.segmentation_metrics.confusion_matrix", "companion.segmentation_metrics.confusion_matrix_np")
@@ -2093,6 +2167,11 @@ def check_nms():
         "boxes": NOT_A_TENSOR + (NMS_BOXES.long(), NMS_BOXES[:, :3]), "scores": NOT_A_TENSOR + (NMS_SCORES[:3], NMS_SCORES.long(), NMS_SCORES[None]),
         "iou_threshold": (-0.1, 1.5, NAN, "0.5", None)})
     every_argument_refuses_an_object(nms.nms, valid)
+    pairs_valid = {"boxes": NMS_BOXES, "iou_threshold": 0.5, "block": 4}
+    bad_arguments(nms.overlapping_pairs, pairs_valid, {
+        "boxes": NOT_A_TENSOR + (NMS_BOXES.long(), NMS_BOXES[:, :3]), "iou_threshold": (-0.1, 1.5, NAN, None),
+        "block": (0, 2.0, None)})
+    every_argument_refuses_an_object(nms.overlapping_pairs, pairs_valid)
     for t in (0.0, 0.3, 0.5, 0.9, 1.0):
         for dtype in (torch.float32, torch.float64):
             kept = nms.nms(NMS_BOXES.to(dtype), NMS_SCORES.to(dtype), t).tolist()
@@ -2362,6 +2441,15 @@ def check_mined_triplets():
     assert result.num_active.item() == len(active)
     hard = ml.batch_hard_triplet_loss(EMB, LABELS, margin)
     close(hard.loss, torch.tensor(ml.batch_hard_loop(EMB.tolist(), LABELS.tolist(), margin), dtype=torch.float64))
+    loop_arguments = {"embeddings": EMB.tolist(), "labels": LABELS.tolist(), "margin": margin}
+    bad_arguments(ml.batch_hard_loop, loop_arguments, {"anchors": (-1, 7, 2.0, True, "3")})
+    # the first k anchors only: the mean of their hinge losses, from the reference distances
+    d = distances_reference(EMB)
+    usable = [a for a in range(6) if y.count(y[a]) > 1]  # anchor 4 has no positive: skipped
+    for k in (1, 4, 6):
+        per_anchor = [max(0.0, max(d[a, j] for j in range(6) if j != a and y[j] == y[a])
+                          - min(d[a, j] for j in range(6) if y[j] != y[a]) + margin) for a in usable if a < k]
+        assert abs(ml.batch_hard_loop(**loop_arguments, anchors=k) - sum(per_anchor) / len(per_anchor)) < 1e-12
     # semi-hard: for each (a, p), the closest negative farther than p, else the farthest negative
     d = distances_reference(EMB)
     losses = []
@@ -2946,6 +3034,36 @@ def check_filter_grid():
         for weights in (w, w.half(), w.bfloat16(), strided(w.numpy().astype(np.float32)), np.float32(2.0) * w.numpy()):
             fig = plotting.filter_grid(weights, ncols=np.int64(2), vmax=np.float32(3.0))
             assert {ax.images[0].get_clim() for ax in fig.axes if ax.images} == {(-3.0, 3.0)} and len(fig.axes) == 5
+    finally:
+        plt.close("all")
+
+
+@entry("companion.plotting.segmentation_grid")
+def check_segmentation_grid():
+    pytest.importorskip("matplotlib")  # optional: companion itself does not need it
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = randn(2, 3, 4, 4).abs().clamp(0, 1)
+    labels = randint(3, 2, 4, 4, seed=1)
+    names = ["background", "square", "disc"]
+    try:
+        bad_arguments(plotting.segmentation_grid, {"images": images, "labels": labels, "class_names": names}, {
+            "images": NOT_A_TENSOR + (images.long(), images[0], images[:0], images[:, :2], images.to("meta")),
+            "labels": NOT_A_TENSOR + (labels.float(), labels[0], labels[:, :3], labels + 3, labels - 1, labels.to("meta")),
+            "class_names": ("abc", [], list("abcdef"), None), "titles": ("ab", ["a"]), "panel_size": (0, INF, "1"),
+            "title": (3,)})
+        raises(plotting.segmentation_grid, images, labels, labels[:, :3], class_names=names, name="predictions[0]")
+        raises(plotting.segmentation_grid, images, labels, labels, labels + 3, class_names=names, name="predictions[1]")
+        every_argument_refuses_an_object(plotting.segmentation_grid, {"images": images, "labels": labels, "class_names": names,
+                                                                      "titles": ["a", "b"], "panel_size": 1.0, "title": "t"})
+        assert not plt.get_fignums()  # every check comes before the figure
+        for x in (images, images.half(), images.numpy().astype(np.float32)):
+            for y in (labels, labels.int(), labels.numpy().astype(np.uint8)):
+                fig = plotting.segmentation_grid(x, y, y, class_names=names)
+                assert len(fig.axes) == 2 * 3
     finally:
         plt.close("all")
 

@@ -1,7 +1,8 @@
-"""Accuracy, top-k accuracy and precision-recall against brute-force loops."""
+"""Accuracy, top-k accuracy and precision-recall against brute-force loops and scikit-learn."""
 
 import pytest
 import torch
+from sklearn import metrics as sk_metrics
 
 from companion import metrics
 
@@ -61,6 +62,30 @@ def test_precision_recall_curve_matches_a_loop(device, generator):
     got = torch.stack([curve.thresholds, curve.precision, curve.recall], dim=1).cpu()
     torch.testing.assert_close(got, expected)
     assert curve.recall[-1].item() == 1.0  # the lowest threshold admits everything
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_precision_recall_curve_matches_scikit_learn(generator, ties):
+    n = 200
+    if ties:
+        scores = torch.randint(0, 12, (n,), generator=generator).double() / 12
+    else:
+        scores = torch.rand(n, generator=generator, dtype=torch.float64)
+    targets = (torch.rand(n, generator=generator) < 0.25).double()
+    curve = metrics.precision_recall_curve(scores, targets)
+    # scikit-learn: ascending thresholds, plus a final (precision 1, recall 0) point without a threshold
+    precision, recall, thresholds = sk_metrics.precision_recall_curve(targets.numpy(), scores.numpy())
+    ours = {t: (p, r) for t, p, r in zip(curve.thresholds.tolist(), curve.precision.tolist(), curve.recall.tolist())}
+    assert set(thresholds.tolist()) <= set(ours)  # scikit-learn may stop at the first threshold of full recall
+    for t, p, r in zip(thresholds.tolist(), precision[:-1].tolist(), recall[:-1].tolist()):
+        assert ours[t] == pytest.approx((p, r), abs=1e-12), t
+    # and the same precision and recall as scikit-learn's scores at one threshold
+    for t in (0.25, 0.5):
+        predicted = (scores >= t).numpy()
+        at = curve.thresholds >= t
+        k = int(at.sum()) - 1  # the lowest threshold at or above t admits the same scores
+        assert curve.precision[k].item() == pytest.approx(sk_metrics.precision_score(targets.numpy(), predicted))
+        assert curve.recall[k].item() == pytest.approx(sk_metrics.recall_score(targets.numpy(), predicted))
 
 
 def test_f1_score_is_harmonic_mean_and_zero_when_undefined():

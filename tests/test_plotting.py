@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from companion.plotting import filter_grid
+from companion.plotting import filter_grid, segmentation_grid
+from companion.segmentation_data import LABEL_COLOURS
 
 
 def test_companion_imports_without_matplotlib_and_says_what_is_missing(monkeypatch):
@@ -99,3 +100,36 @@ def test_bad_input(kwargs, error, message, plt):
     with pytest.raises(error, match=message):
         filter_grid(**kwargs)
     assert not plt.get_fignums()  # checked before any figure is made
+
+
+def test_segmentation_grid_draws_one_row_per_image_with_fixed_class_colours(plt):
+    images = np.random.default_rng(0).random((3, 3, 8, 8))
+    labels = torch.arange(3 * 64).reshape(3, 8, 8) % 3
+    prediction = torch.zeros(3, 8, 8, dtype=torch.int64)
+    fig = segmentation_grid(images, labels, prediction, labels, class_names=["background", "square", "disc"])
+    assert len(fig.axes) == 3 * 4  # image, label and two predictions per row
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["image", "label", "prediction 0", "prediction 1"]
+    label_panel = fig.axes[1].images[0]
+    np.testing.assert_array_equal(np.asarray(label_panel.get_array()), labels[0].numpy())
+    # class k is drawn in LABEL_COLOURS[k], whatever the figure
+    rgba = label_panel.to_rgba(np.arange(3))[:, :3]
+    np.testing.assert_allclose(rgba, LABEL_COLOURS[:3].numpy(), atol=1e-6)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["background", "square", "disc"]
+
+
+def test_segmentation_grid_rejects_bad_input(plt):
+    images = np.zeros((2, 3, 8, 8))
+    labels = torch.zeros(2, 8, 8, dtype=torch.int64)
+    names = ["background", "square"]
+    with pytest.raises(ValueError, match=r"images must have shape \(N, 3, H, W\) with N >= 1; got shape \(2, 8, 8, 3\)"):
+        segmentation_grid(images.transpose(0, 2, 3, 1), labels, class_names=names)
+    with pytest.raises(ValueError, match=r"predictions\[0\] must have shape \(N, H, W\) = \(2, 8, 8\); got shape \(2, 2, 8, 8\)"):
+        segmentation_grid(images, labels, torch.zeros(2, 2, 8, 8, dtype=torch.int64), class_names=names)
+    with pytest.raises(TypeError, match="labels must hold integer class indices; got dtype torch.float32"):
+        segmentation_grid(images, labels.float(), class_names=names)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\) for C = 2 classes"):
+        segmentation_grid(images, labels + 2, class_names=names)
+    with pytest.raises(ValueError, match="class_names must name 1 to 5 classes; got 6"):
+        segmentation_grid(images, labels, class_names=list("abcdef"))
+    with pytest.raises(ValueError, match=r"titles must have one entry per column \(image, label, predictions\) \(2\); got 3"):
+        segmentation_grid(images, labels, class_names=names, titles=["a", "b", "c"])

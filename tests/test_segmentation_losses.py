@@ -51,6 +51,20 @@ def loop_soft_dice(probs, onehot, eps):
     return torch.stack(losses)
 
 
+def loop_soft_iou(probs, onehot, eps):
+    """Reference: per image and class, (sum p t + eps) / (sum (p + t - p t) + eps), pixel by pixel."""
+    losses = []
+    for n in range(probs.shape[0]):
+        jaccard = []
+        for c in range(probs.shape[1]):
+            p, t = probs[n, c].flatten().tolist(), onehot[n, c].flatten().tolist()
+            intersection = sum(a * b for a, b in zip(p, t))
+            union = sum(a + b - a * b for a, b in zip(p, t))
+            jaccard.append((intersection + eps) / (union + eps))
+        losses.append(1 - sum(jaccard) / len(jaccard))
+    return torch.tensor(losses, dtype=probs.dtype, device=probs.device)
+
+
 # ----------------------------------------------------------------------------- pixel cross-entropy
 
 
@@ -146,6 +160,30 @@ def test_single_pixel_object(device, generator):
     torch.testing.assert_close(
         sl.pixel_cross_entropy(logits, labels, weight), F.cross_entropy(logits, labels, weight=weight)
     )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_one_hot_binary_cross_entropy_matches_torch(device, generator, reduction):
+    logits = 3 * torch.randn(N, C, H, W, generator=generator, dtype=torch.float64).to(device)
+    labels = torch.randint(0, C, (N, H, W), generator=generator).to(device)
+    one_hot = F.one_hot(labels, C).permute(0, 3, 1, 2).double()  # (N, C, H, W)
+    expected = F.binary_cross_entropy_with_logits(logits, one_hot, reduction=reduction)
+    torch.testing.assert_close(sl.one_hot_binary_cross_entropy(logits, labels, reduction), expected)
+    # a brute-force loop over the entries for one pixel
+    z, y = logits[0, :, 1, 2].tolist(), labels[0, 1, 2].item()
+    per_entry = [-np.log(1 / (1 + np.exp(-v))) if k == y else -np.log(1 - 1 / (1 + np.exp(-v))) for k, v in enumerate(z)]
+    torch.testing.assert_close(sl.one_hot_binary_cross_entropy(logits, labels, "none")[0, :, 1, 2].cpu(),
+                               torch.tensor(per_entry, dtype=torch.float64))
+
+
+def test_one_hot_binary_cross_entropy_rejects_bad_input():
+    logits, labels = torch.zeros(2, 3, 4, 5, dtype=torch.float64), torch.zeros(2, 4, 5, dtype=torch.int64)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        sl.one_hot_binary_cross_entropy(logits, labels - 1)
+    with pytest.raises(ValueError, match="channels last"):
+        sl.one_hot_binary_cross_entropy(logits.permute(0, 2, 3, 1), labels)  # (N, H, W, C) with (N, H, W)
+    with pytest.raises(TypeError, match="labels must hold integer class indices"):
+        sl.one_hot_binary_cross_entropy(logits, labels.double())
 
 
 # ----------------------------------------------------------------------------- binary masks
@@ -291,6 +329,32 @@ def test_soft_dice_masks_match_loop(device, logits_masks):
     torch.testing.assert_close(sl.soft_dice_loss(logits[:, 0], masks[:, 0], reduction="none"), expected)
 
 
+def test_soft_iou_labels_and_masks_match_loop_and_gradcheck(device, logits_labels, logits_masks):
+    logits, labels = (t.to(device) for t in logits_labels)
+    valid = (labels != sl.IGNORE_INDEX)[:, None].to(logits.dtype)
+    probs = torch.softmax(logits, dim=1) * valid
+    onehot = F.one_hot(labels.clamp(min=0), C).permute(0, 3, 1, 2).to(logits.dtype) * valid
+    expected = loop_soft_iou(probs, onehot, eps=1.0)
+    torch.testing.assert_close(sl.soft_iou_loss(logits, labels, reduction="none"), expected)
+    torch.testing.assert_close(sl.soft_iou_loss(logits, labels), expected.mean())
+    torch.testing.assert_close(sl.soft_iou_loss(logits, labels, reduction="sum"), expected.sum())
+    logits.requires_grad_()
+    assert torch.autograd.gradcheck(lambda z: sl.soft_iou_loss(z, labels, eps=0.5), (logits,))
+    mask_logits, masks = (t.to(device) for t in logits_masks)
+    expected = loop_soft_iou(torch.sigmoid(mask_logits), masks, eps=1.0)
+    torch.testing.assert_close(sl.soft_iou_loss(mask_logits, masks, reduction="none"), expected)
+    torch.testing.assert_close(sl.soft_iou_loss(mask_logits[:, 0], masks[:, 0], reduction="none"), expected)
+
+
+def test_soft_iou_of_hard_predictions_is_one_minus_iou(device, generator):
+    masks = (torch.rand(3, 1, 6, 7, generator=generator) < 0.3).double().to(device)
+    pred = (torch.rand(3, 1, 6, 7, generator=generator) < 0.3).double().to(device)
+    logits = 60.0 * (2 * pred - 1)  # sigmoid rounds to exactly 0 or 1 in float64
+    both, either = (pred * masks).sum(dim=(1, 2, 3)), ((pred + masks) > 0).double().sum(dim=(1, 2, 3))
+    torch.testing.assert_close(sl.soft_iou_loss(logits, masks, eps=1e-9, reduction="none"), 1 - both / either,
+                               atol=1e-8, rtol=0)
+
+
 def test_soft_dice_is_near_zero_for_a_perfect_prediction(device):
     labels = torch.tensor([[[0, 1], [2, 2]]], device=device)
     logits = 50.0 * F.one_hot(labels, 3).permute(0, 3, 1, 2).to(torch.float64)
@@ -321,7 +385,7 @@ def test_labels_out_of_range_are_rejected(logits_labels):
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
         sl.pixel_cross_entropy_np(logits.numpy(), labels.numpy())
     labels[0, 1, 1] = -1  # negative, and not the ignore index
-    for loss in (sl.pixel_cross_entropy, sl.focal_loss, sl.soft_dice_loss):
+    for loss in (sl.pixel_cross_entropy, sl.focal_loss, sl.soft_dice_loss, sl.soft_iou_loss):
         with pytest.raises(ValueError, match=r"\[-1, -1\]"):
             loss(logits, labels)
     with pytest.raises(ValueError, match="labels must lie in"):
@@ -331,7 +395,7 @@ def test_labels_out_of_range_are_rejected(logits_labels):
 def test_channels_last_logits_are_caught(logits_labels):
     logits, labels = logits_labels
     channels_last = logits.permute(0, 2, 3, 1)  # (N, H, W, C)
-    for loss in (sl.pixel_cross_entropy, sl.focal_loss, sl.soft_dice_loss):
+    for loss in (sl.pixel_cross_entropy, sl.focal_loss, sl.soft_dice_loss, sl.soft_iou_loss):
         with pytest.raises(ValueError, match=r"logits must be \(N, C, H, W\) with C = 4 channels first; got \(N, H, W, C\)"):
             loss(channels_last, labels)
     with pytest.raises(ValueError, match=r"channels first"):
@@ -374,3 +438,7 @@ def test_wrong_types_and_arguments(logits_labels):
         sl.binary_mask_cross_entropy(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), pos_weight=0.0)
     with pytest.raises(ValueError, match="eps must be positive"):
         sl.soft_dice_loss(logits, labels, eps=0.0)
+    with pytest.raises(ValueError, match="eps must be positive"):
+        sl.soft_iou_loss(logits, labels, eps=0.0)
+    with pytest.raises(TypeError, match="targets must be integer class labels"):
+        sl.soft_iou_loss(logits, labels.double())

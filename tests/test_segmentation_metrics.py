@@ -1,4 +1,4 @@
-"""Confusion matrix and segmentation metrics against brute-force loops over pixels."""
+"""Confusion matrix and segmentation metrics against brute-force loops over pixels and scikit-learn."""
 
 import doctest
 import math
@@ -213,3 +213,95 @@ def test_bad_shapes_values_and_types_are_refused():
 
 def test_docstring_examples():
     assert doctest.testmod(sm).failed == 0
+
+
+# ----------------------------------------------------------------------------- IoU against the threshold
+
+
+def iou_against_threshold_by_loop(scores, targets, thresholds):
+    """Reference: for every threshold, threshold every pixel and count."""
+    out = []
+    for t in thresholds.tolist():
+        tp = fp = fn = 0
+        for s, y in zip(scores.flatten().tolist(), targets.flatten().tolist()):
+            predicted = s > t
+            tp += predicted and y
+            fp += predicted and not y
+            fn += (not predicted) and y
+        out.append(tp / (tp + fp + fn) if tp + fp + fn else float("nan"))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_iou_against_threshold_matches_a_loop(device, generator, dtype):
+    scores = torch.randn(3, 7, 9, generator=generator, dtype=torch.float64)
+    targets = torch.rand(3, 7, 9, generator=generator) < 0.2
+    scores = torch.where(targets, scores + 1.0, scores).round(decimals=1)  # ties with the thresholds, on purpose
+    thresholds = torch.arange(-40, 41, dtype=torch.float64) / 10
+    expected = iou_against_threshold_by_loop(scores, targets, thresholds)
+    got = sm.iou_against_threshold(scores.to(device, dtype), targets.to(device), thresholds.to(device, dtype))
+    assert got.dtype == torch.float64 and got.device == device and got.shape == thresholds.shape
+    if dtype == torch.float64:
+        torch.testing.assert_close(got.cpu(), expected)
+    integer = sm.iou_against_threshold(scores.to(device), targets.long().to(device), thresholds.to(device))
+    torch.testing.assert_close(integer.cpu(), iou_against_threshold_by_loop(scores, targets, thresholds))
+
+
+def test_iou_against_threshold_agrees_with_the_confusion_matrix_and_precision_recall(generator):
+    scores = torch.randn(2, 8, 8, generator=generator, dtype=torch.float64)
+    labels = (scores + torch.randn(2, 8, 8, generator=generator, dtype=torch.float64) > 1.0).long()
+    for t in (-0.5, 0.3, 1.2):
+        cm = sm.confusion_matrix((scores > t).long(), labels, 2)
+        iou = sm.iou_against_threshold(scores, labels == 1, torch.tensor([t], dtype=torch.float64))
+        torch.testing.assert_close(iou[0], sm.per_class_iou(cm)[1])
+        precision, recall = cm[1, 1] / cm[:, 1].sum().double(), cm[1, 1] / cm[1].sum().double()
+        torch.testing.assert_close(iou[0], 1 / (1 / precision + 1 / recall - 1))
+
+
+def test_iou_against_threshold_edge_cases(device):
+    scores = torch.tensor([0.2, 0.8], device=device)
+    none = torch.zeros(2, dtype=torch.bool, device=device)
+    got = sm.iou_against_threshold(scores, none, torch.tensor([0.0, 0.5, 1.0], device=device))
+    assert got[:2].tolist() == [0.0, 0.0] and got[2].isnan()  # no object: 0 while something is predicted, then NaN
+    empty = sm.iou_against_threshold(scores[:0], none[:0], torch.tensor([0.5], device=device))
+    assert empty.isnan().all()
+
+
+def test_iou_against_threshold_bad_input():
+    scores, targets, thresholds = torch.zeros(2, 4, 4), torch.zeros(2, 4, 4, dtype=torch.bool), torch.zeros(3)
+    with pytest.raises(ValueError, match=r"scores and targets must have the same shape.*\(2, 4, 3\)"):
+        sm.iou_against_threshold(scores, targets[..., :3], thresholds)
+    with pytest.raises(ValueError, match=r"thresholds must have shape \(T,\)"):
+        sm.iou_against_threshold(scores, targets, thresholds[None])
+    with pytest.raises(TypeError, match="scores must have a floating-point dtype"):
+        sm.iou_against_threshold(targets.long(), targets, thresholds)
+    with pytest.raises(TypeError, match="thresholds must have a floating-point dtype"):
+        sm.iou_against_threshold(scores, targets, torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(TypeError, match="targets must be a bool"):
+        sm.iou_against_threshold(scores, targets.float(), thresholds)
+    with pytest.raises(ValueError, match=r"targets must hold 0 and 1 only.*\[2, 2\]"):
+        sm.iou_against_threshold(scores, torch.full((2, 4, 4), 2), thresholds)
+    with pytest.raises(ValueError, match="scores must not contain NaN"):
+        sm.iou_against_threshold(torch.full((2, 4, 4), float("nan")), targets, thresholds)
+    with pytest.raises(TypeError, match="scores must be a torch.Tensor"):
+        sm.iou_against_threshold(scores.numpy(), targets, thresholds)
+
+
+@pytest.mark.parametrize("ignore_index", [None, IGNORE])
+def test_confusion_matrix_and_metrics_match_scikit_learn(generator, ignore_index):
+    from sklearn import metrics as sk
+
+    labels = torch.randint(0, 5, (3, 9, 11), generator=generator)
+    pred = torch.where(torch.rand(labels.shape, generator=generator) < 0.6, labels, torch.randint(0, 5, labels.shape, generator=generator))
+    if ignore_index is not None:
+        labels[torch.rand(labels.shape, generator=generator) < 0.2] = ignore_index
+    kept = labels != ignore_index if ignore_index is not None else torch.ones_like(labels, dtype=torch.bool)
+    y_true, y_pred = labels[kept].numpy(), pred[kept].numpy()
+    cm = sm.confusion_matrix(pred, labels, 5, ignore_index)
+    np.testing.assert_array_equal(cm.numpy(), sk.confusion_matrix(y_true, y_pred, labels=range(5)))  # rows: true class
+    np.testing.assert_allclose(sm.pixel_accuracy(cm).item(), sk.accuracy_score(y_true, y_pred))
+    np.testing.assert_allclose(sm.per_class_iou(cm).numpy(), sk.jaccard_score(y_true, y_pred, labels=range(5), average=None))
+    np.testing.assert_allclose(sm.mean_iou(cm).item(), sk.jaccard_score(y_true, y_pred, labels=range(5), average="macro"))
+    np.testing.assert_allclose(sm.dice(cm).numpy(), sk.f1_score(y_true, y_pred, labels=range(5), average=None))
+    np.testing.assert_allclose(sm.per_class_recall(cm).numpy(), sk.recall_score(y_true, y_pred, labels=range(5), average=None))
+    np.testing.assert_allclose(sm.balanced_accuracy(cm).item(), sk.balanced_accuracy_score(y_true, y_pred))

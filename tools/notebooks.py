@@ -198,6 +198,9 @@ def run_chapter(md_path: Path, env: dict[str, str] = EXECUTE_ENV, seed: int | No
             timeout=CELL_TIMEOUT_S,
             kernel_name="python3",
             record_timing=False,
+            # the outputs are complete once the last cell has replied; a graceful shutdown would
+            # only wait for the kernel's interpreter to tear torch down (about 2 s per chapter)
+            shutdown_kernel="immediate",
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter on stderr
             resources={"metadata": {"path": str(md_path.parent)}},
         )

@@ -20,9 +20,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from companion._checks import _type_name, require_bool, require_int, require_int_pair, require_number
+from companion._checks import (
+    _type_name,
+    require_bool,
+    require_float_dtype,
+    require_int,
+    require_int_pair,
+    require_number,
+)
 from companion.detection.boxes import _require_boxes
-from companion.runtime import _require_float_dtype
 
 
 def _sequence(values: object, name: str) -> list:
@@ -60,7 +66,7 @@ def base_anchors(
     >>> base_anchors([2.0], [1.0])
     tensor([[-1., -1.,  1.,  1.]])
     """
-    _require_float_dtype(dtype)
+    require_float_dtype(dtype)
     sizes_t = torch.tensor(_positive_list(sizes, "sizes"), dtype=torch.float64)  # (S,)
     ratios_t = torch.tensor(_positive_list(aspect_ratios, "aspect_ratios"), dtype=torch.float64)  # (R,)
     # w = s / sqrt(r), h = s * sqrt(r): area s^2, h / w = r
@@ -137,7 +143,7 @@ def prior_boxes(
     scales = _positive_list(scales, "scales")
     aspect_ratios = _sequence(aspect_ratios, "aspect_ratios")
     clip = require_bool(clip, "clip")
-    _require_float_dtype(dtype)
+    require_float_dtype(dtype)
     if len(scales) != len(feature_sizes) + 1:
         raise ValueError(
             f"scales must hold len(feature_sizes) + 1 = {len(feature_sizes) + 1} values; got {len(scales)}"

@@ -85,13 +85,17 @@ def box_area(boxes: torch.Tensor) -> torch.Tensor:
 
 
 def _intersection_union(boxes1: torch.Tensor, boxes2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pairwise intersection and union areas, both (N, M), of ``xyxy`` boxes."""
+    """Pairwise intersection and union areas, both (N, M), of ``xyxy`` boxes.
+
+    In-place steps on fresh (N, M) temporaries keep the number of large
+    allocations low: at this size, allocating memory costs more than the arithmetic.
+    """
     x1, y1, x2, y2 = (c[:, None] for c in boxes1.unbind(dim=1))  # (N, 1) each
     u1, v1, u2, v2 = (c[None, :] for c in boxes2.unbind(dim=1))  # (1, M) each
-    overlap_w = (torch.minimum(x2, u2) - torch.maximum(x1, u1)).clamp_(min=0)  # (N, M); 0 if disjoint
-    overlap_h = (torch.minimum(y2, v2) - torch.maximum(y1, v1)).clamp_(min=0)
+    overlap_w = torch.minimum(x2, u2).sub_(torch.maximum(x1, u1)).clamp_(min=0)  # (N, M); 0 if disjoint
+    overlap_h = torch.minimum(y2, v2).sub_(torch.maximum(y1, v1)).clamp_(min=0)
     inter = overlap_w * overlap_h  # (N, M)
-    union = (x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1) - inter  # (N, M)
+    union = ((x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1)).sub_(inter)  # (N, M)
     return inter, union
 
 
@@ -111,7 +115,7 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     _require_boxes(boxes1, "boxes1")
     _require_boxes(boxes2, "boxes2")
     inter, union = _intersection_union(boxes1, boxes2)
-    return torch.nan_to_num(inter / union, nan=0.0)  # 0 / 0 only for two zero-area boxes: IoU 0
+    return torch.nan_to_num_(inter.div_(union), nan=0.0)  # 0 / 0 only for two zero-area boxes: IoU 0
 
 
 def box_iou_np(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:

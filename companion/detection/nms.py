@@ -13,9 +13,9 @@ follows from the ones before it). :func:`nms` finds it by iterating the
 equation from "keep everything": after round ``t`` the first ``t`` boxes are
 settled, and in practice it stops after a few rounds (as many as the longest
 chain "a suppresses b, which would have suppressed c, ..."), each round one
-scatter over the overlapping pairs. Only pairs that overlap enough along
-both axes get an IoU (:func:`overlapping_pairs`), and only pairs above the
-threshold are kept, so neither time nor memory grows as the full N x N matrix.
+scatter over the overlapping pairs. Only pairs that can overlap enough
+along both axes get an IoU (:func:`overlapping_pairs`), and only pairs above
+the threshold are kept, so neither time nor memory grows as the full N x N matrix.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from companion._checks import is_integer, require_floating, require_int, require_number, require_tensor
-from companion.detection.boxes import _require_boxes, paired_box_iou as paired_iou
+from companion.detection.boxes import _intersection_union, _require_boxes
 
 
 def _require_scores(scores: torch.Tensor, boxes: torch.Tensor, name: str = "scores") -> None:
@@ -33,49 +33,66 @@ def _require_scores(scores: torch.Tensor, boxes: torch.Tensor, name: str = "scor
         raise ValueError(f"{name} must have shape (N,) = ({boxes.shape[0]},); got shape {tuple(scores.shape)}")
 
 
-def overlapping_pairs(boxes: torch.Tensor, iou_threshold: float, block: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+def overlapping_pairs(boxes: torch.Tensor, iou_threshold: float, block: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
     """All pairs ``(i, j)``, ``i < j``, of boxes whose IoU exceeds ``iou_threshold``.
 
     IoU above ``t`` needs an overlap of more than ``t`` times each box's width
-    (and height): ``inter > t * union >= t * w * h`` and ``inter <= overlap_x * h``.
-    So the boxes are swept in order of ``x1``, and the candidates of a box are
-    those that start after it and more than ``t * w`` before its right edge
-    (one ``searchsorted``). The candidates are then filtered by the same
-    condition on heights, and only the survivors get an IoU: far fewer than
-    all ``N * (N - 1) / 2`` pairs.
+    and height: ``inter > t * union >= t * w * h`` and ``inter <= overlap_x * h``.
+    Two consequences narrow the search. Along y, the tops of such a pair lie
+    less than ``B = (1 - t) * (largest height)`` apart, so both boxes fall in
+    one band of height ``2B`` in at least one of two tilings of the image by
+    such bands (the second shifted by ``B``). Along x, within a band sorted by
+    ``x1``, a box can only pair with the boxes that start after it and more
+    than ``t * w`` before its right edge: a window of the sorted order (one
+    ``searchsorted``). The boxes are taken in blocks of ``block``; each block
+    gets a dense IoU slab against the union of its members' windows
+    (contiguous slices and elementwise arithmetic), and the slab's entries
+    above the threshold are the pairs. Time and memory grow as ``N`` times a
+    window, not as ``N**2``.
 
     Args:
         boxes: (N, 4) ``xyxy`` boxes.
         iou_threshold: pairs with IoU strictly above it are returned.
-        block: boxes whose candidates are expanded at once (memory at most ``block * N`` pairs).
+        block: boxes per slab (memory at most ``block * N`` IoUs).
     Returns:
         ``(i, j)``, two (E,) int64 tensors of indices into ``boxes``, with ``i < j``.
     """
-    t = iou_threshold
+    _require_boxes(boxes, "boxes")
+    t = require_number(iou_threshold, "iou_threshold", 0.0, 1.0)
+    block = require_int(block, "block", minimum=1)
     n, device = boxes.shape[0], boxes.device
-    by_x1 = boxes[:, 0].argsort(stable=True)  # (N,): sweep order
-    x1, y1, x2, y2 = (c.contiguous() for c in boxes[by_x1].unbind(dim=1))  # (N,) each, x1 ascending
-    height = y2 - y1
-    # candidates of swept box p: positions p + 1 .. end[p] - 1, the boxes with x1 < x2[p] - t * w[p]
-    end = torch.searchsorted(x1, x2 - t * (x2 - x1), side="left")  # (N,)
-    count = (end - torch.arange(n, device=device) - 1).clamp(min=0)  # (N,) candidates per box
-    firsts, seconds = [], []
-    for start in range(0, n, block):  # blocks of boxes, to bound memory; not a loop over boxes
-        counts = count[start : start + block]
-        p = torch.repeat_interleave(torch.arange(start, start + counts.numel(), device=device), counts)  # (E,)
-        # q = p + 1 + (position of the pair within p's run of candidates)
-        run_start = torch.cumsum(counts, 0) - counts  # (b,): first pair of each box
-        q = p + 1 + torch.arange(p.numel(), device=device) - run_start[p - start]
-        overlap_y = torch.minimum(y2[p], y2[q]) - torch.maximum(y1[p], y1[q])  # (E,)
-        close = overlap_y > t * torch.maximum(height[p], height[q])  # necessary for IoU > t
-        p, q = p[close], q[close]
-        corners = torch.stack([x1, y1, x2, y2], dim=1)  # (N, 4), swept order
-        hit = paired_iou(corners[p], corners[q]) > t
-        a, b = by_x1[p[hit]], by_x1[q[hit]]  # back to indices into `boxes`
-        firsts.append(torch.minimum(a, b))
-        seconds.append(torch.maximum(a, b))
     empty = torch.zeros(0, dtype=torch.int64, device=device)
-    return (torch.cat(firsts), torch.cat(seconds)) if firsts else (empty, empty)
+    if n < 2:
+        return empty, empty
+    exact = boxes.double()  # the band and sweep keys, not the IoUs, are computed in float64
+    band = (1 - t) * float((exact[:, 3] - exact[:, 1]).max())
+    if band <= 0:  # t = 1, or every box has zero height: no IoU exceeds t
+        return empty, empty
+    y1 = exact[:, 1] - exact[:, 1].min()
+    x_span = float(exact[:, 2].max() - exact[:, 0].min()) + 1.0  # more than any window along x
+    pairs = []
+    for shift in (0.0, band):  # two tilings by bands of height 2 * band
+        group = torch.floor((y1 + shift) / (2 * band))  # (N,)
+        key = group * x_span + (exact[:, 0] - exact[:, 0].min())  # bands in order, x1 within a band
+        order = key.argsort(stable=True)
+        swept, key = boxes[order], key[order]
+        width = (swept[:, 2] - swept[:, 0]).double()
+        # the window of swept box p is p + 1 .. end[p] - 1: same band, x1 < x2[p] - t * w[p]
+        end = torch.searchsorted(key, key + (1 - t) * width, side="left")  # (N,)
+        for start in range(0, n, block):  # slabs of `block` boxes; not a loop over boxes
+            stop = min(start + block, n)
+            last = int(end[start:stop].max())  # the slab's columns: start .. last - 1
+            if last <= start + 1:
+                continue
+            inter, union = _intersection_union(swept[start:stop], swept[start:last])  # (b, w) each
+            rows = torch.arange(start, stop, device=device)[:, None]
+            columns = torch.arange(start, last, device=device)[None, :]
+            hit = (inter / union > t) & (columns > rows)  # 0 / 0 (two empty boxes) is NaN: no hit
+            p, q = hit.nonzero(as_tuple=True)
+            a, b = order[p + start], order[q + start]  # back to indices into `boxes`
+            pairs.append(torch.minimum(a, b) * n + torch.maximum(a, b))
+    codes = torch.unique(torch.cat(pairs)) if pairs else empty  # a pair found in both tilings counts once
+    return codes // n, codes % n
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
