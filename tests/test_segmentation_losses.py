@@ -39,6 +39,14 @@ def loop_infogain(logits, labels, gain, ignore_index=sl.IGNORE_INDEX):
     return out
 
 
+def labelled_probs_and_onehot(logits, labels):
+    """The softmax probabilities and one-hot labels, both (N, C, H, W), zero at ignored pixels."""
+    valid = (labels != sl.IGNORE_INDEX)[:, None].to(logits.dtype)
+    probs = torch.softmax(logits, dim=1) * valid
+    onehot = F.one_hot(labels.clamp(min=0), C).permute(0, 3, 1, 2).to(logits.dtype) * valid
+    return probs, onehot
+
+
 def loop_soft_dice(probs, onehot, eps):
     """Reference: per image and class, (2 sum p t + eps) / (sum p + sum t + eps), as plain sums."""
     losses = []
@@ -310,9 +318,7 @@ def test_focal_down_weights_easy_pixels(device):
 
 def test_soft_dice_labels_match_loop_and_gradcheck(device, logits_labels):
     logits, labels = (t.to(device) for t in logits_labels)
-    valid = (labels != sl.IGNORE_INDEX)[:, None].to(logits.dtype)
-    probs = torch.softmax(logits, dim=1) * valid
-    onehot = F.one_hot(labels.clamp(min=0), C).permute(0, 3, 1, 2).to(logits.dtype) * valid
+    probs, onehot = labelled_probs_and_onehot(logits, labels)
     expected = loop_soft_dice(probs, onehot, eps=1.0)
     torch.testing.assert_close(sl.soft_dice_loss(logits, labels, reduction="none"), expected)
     torch.testing.assert_close(sl.soft_dice_loss(logits, labels), expected.mean())
@@ -331,9 +337,7 @@ def test_soft_dice_masks_match_loop(device, logits_masks):
 
 def test_soft_iou_labels_and_masks_match_loop_and_gradcheck(device, logits_labels, logits_masks):
     logits, labels = (t.to(device) for t in logits_labels)
-    valid = (labels != sl.IGNORE_INDEX)[:, None].to(logits.dtype)
-    probs = torch.softmax(logits, dim=1) * valid
-    onehot = F.one_hot(labels.clamp(min=0), C).permute(0, 3, 1, 2).to(logits.dtype) * valid
+    probs, onehot = labelled_probs_and_onehot(logits, labels)
     expected = loop_soft_iou(probs, onehot, eps=1.0)
     torch.testing.assert_close(sl.soft_iou_loss(logits, labels, reduction="none"), expected)
     torch.testing.assert_close(sl.soft_iou_loss(logits, labels), expected.mean())
