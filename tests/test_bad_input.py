@@ -2167,10 +2167,10 @@ def check_nms():
         "boxes": NOT_A_TENSOR + (NMS_BOXES.long(), NMS_BOXES[:, :3]), "scores": NOT_A_TENSOR + (NMS_SCORES[:3], NMS_SCORES.long(), NMS_SCORES[None]),
         "iou_threshold": (-0.1, 1.5, NAN, "0.5", None)})
     every_argument_refuses_an_object(nms.nms, valid)
-    pairs_valid = {"boxes": NMS_BOXES, "iou_threshold": 0.5, "block": 4}
+    pairs_valid = {"boxes": NMS_BOXES, "iou_threshold": 0.5, "slab_size": 4}
     bad_arguments(nms.overlapping_pairs, pairs_valid, {
         "boxes": NOT_A_TENSOR + (NMS_BOXES.long(), NMS_BOXES[:, :3]), "iou_threshold": (-0.1, 1.5, NAN, None),
-        "block": (0, 2.0, None)})
+        "slab_size": (0, 2.0, None)})
     every_argument_refuses_an_object(nms.overlapping_pairs, pairs_valid)
     for t in (0.0, 0.3, 0.5, 0.9, 1.0):
         for dtype in (torch.float32, torch.float64):

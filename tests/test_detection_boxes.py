@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import companion.detection.boxes as boxes_module
 from companion.detection.boxes import (
     box_area,
     box_convert,
@@ -32,6 +33,17 @@ def test_iou_matches_loop(device, generator, dtype):
     torch.testing.assert_close(got.cpu(), expected)
     np.testing.assert_allclose(box_iou_np(a.numpy(), b.numpy()), expected.numpy(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(paired_box_iou(a[:7].to(device), b.to(device)).cpu(), expected[:7].diagonal())
+
+
+def test_iou_in_row_chunks_and_mixed_dtypes(monkeypatch, generator):
+    """box_iou's CPU chunks (here two rows of 7 at a time, the last chunk short) give the one-shot result."""
+    a, b = random_boxes(13, generator), random_boxes(7, generator)
+    expected = torch.tensor(box_iou_loop(a.tolist(), b.tolist()), dtype=torch.float64)
+    monkeypatch.setattr(boxes_module, "_IOU_CHUNK", 14)
+    torch.testing.assert_close(box_iou(a, b), expected)
+    mixed = box_iou(a.float(), b)  # the result takes the promoted dtype, as arithmetic would
+    assert mixed.dtype == torch.float64
+    torch.testing.assert_close(mixed, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_iou_known_values():

@@ -33,10 +33,25 @@ def test_nms_on_device_with_ties(device, generator, dtype):
 
 def test_overlapping_pairs_match_all_pairs(generator):
     boxes = clustered_boxes(80, generator)
-    i, j = overlapping_pairs(boxes, 0.4, block=7)  # small blocks: the block boundaries are exercised
+    i, j = overlapping_pairs(boxes, 0.4, slab_size=7)  # small slabs: the slab boundaries are exercised
     iou = box_iou(boxes, boxes)
     expected = torch.nonzero((iou > 0.4).triu(diagonal=1))
     assert sorted(zip(i.tolist(), j.tolist())) == sorted(map(tuple, expected.tolist()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("threshold", [0.0, 0.1, 0.5, 0.7, 0.95])
+def test_overlapping_pairs_on_a_grid_match_all_pairs(dtype, threshold):
+    """Integer boxes put tops exactly on band edges and IoUs exactly on the threshold; tall and flat boxes mix."""
+    g = torch.Generator().manual_seed(7)
+    corner = torch.randint(0, 80, (600, 2), generator=g)
+    size = torch.randint(0, 14, (600, 2), generator=g) * torch.tensor([1, 2])  # heights up to 26: many bands
+    boxes = torch.cat([corner, corner + size], dim=1).to(dtype)
+    upper = torch.ones(600, 600, dtype=torch.bool).triu(diagonal=1)
+    expected = sorted(map(tuple, torch.nonzero((box_iou(boxes, boxes) > threshold) & upper).tolist()))
+    for slab_size in (1, 50, 1 << 17):  # one row per slab, a few, all at once
+        i, j = overlapping_pairs(boxes, threshold, slab_size=slab_size)
+        assert sorted(zip(i.tolist(), j.tolist())) == expected
 
 
 def test_batched_nms_is_nms_per_class(device, generator):

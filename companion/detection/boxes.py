@@ -22,6 +22,7 @@ import torch
 from companion._checks import require_array, require_floating, require_number, require_tensor
 
 BOX_FORMATS = ("xyxy", "cxcywh")
+_IOU_CHUNK = 1 << 17  # IoUs per chunk of rows in box_iou on the CPU
 
 
 def _require_boxes(boxes: torch.Tensor, name: str) -> None:
@@ -114,8 +115,36 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """
     _require_boxes(boxes1, "boxes1")
     _require_boxes(boxes2, "boxes2")
-    inter, union = _intersection_union(boxes1, boxes2)
-    return torch.nan_to_num_(inter.div_(union), nan=0.0)  # 0 / 0 only for two zero-area boxes: IoU 0
+    dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
+    boxes1, boxes2 = boxes1.to(dtype), boxes2.to(dtype)
+    if torch.is_grad_enabled() and (boxes1.requires_grad or boxes2.requires_grad):
+        inter, union = _intersection_union(boxes1, boxes2)  # out-of-place: autograd records it
+        return torch.where(union > 0, inter / union.clamp(min=torch.finfo(dtype).tiny), 0.0)
+    n, m = boxes1.shape[0], boxes2.shape[0]
+    iou = boxes1.new_empty(n, m)
+    if n == 0 or m == 0:
+        return iou
+    x1, y1, x2, y2 = (c[:, None] for c in boxes1.unbind(dim=1))  # (N, 1) each
+    u1, v1, u2, v2 = (c[None, :] for c in boxes2.unbind(dim=1))  # (1, M) each
+    area1, area2 = (x2 - x1) * (y2 - y1), (u2 - u1) * (v2 - v1)
+    # On the CPU, rows in chunks whose two work buffers stay in the cache,
+    # written straight into the result: fewer and smaller allocations, which at
+    # this size cost more than the arithmetic. An accelerator takes all rows at once.
+    on_cpu = boxes1.device.type == "cpu"
+    rows = max(1, _IOU_CHUNK // m) if on_cpu else n
+    buffers = [boxes1.new_empty(min(rows, n) * m) for _ in range(2)]
+    # 0 / 0 needs two zero-area boxes; elsewhere the check would cost a device sync (or, on "meta", not run)
+    empty_unions = not on_cpu or (bool((area1 == 0).any()) and bool((area2 == 0).any()))
+    for start in range(0, n, rows):
+        r = slice(start, min(start + rows, n))
+        h, other = (b[: iou[r].numel()].view(iou[r].shape) for b in buffers)
+        inter = torch.minimum(x2[r], u2, out=iou[r]).sub_(torch.maximum(x1[r], u1, out=other)).clamp_(min=0)
+        torch.minimum(y2[r], v2, out=h).sub_(torch.maximum(y1[r], v1, out=other)).clamp_(min=0)
+        union = torch.add(area1[r], area2, out=other).sub_(inter.mul_(h))
+        inter.div_(union)
+        if empty_unions:
+            torch.nan_to_num_(inter, nan=0.0)  # two zero-area boxes: IoU 0
+    return iou
 
 
 def box_iou_np(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from companion._checks import is_integer, require_floating, require_int, require_number, require_tensor
-from companion.detection.boxes import _intersection_union, _require_boxes
+from companion.detection.boxes import _require_boxes
 
 
 def _require_scores(scores: torch.Tensor, boxes: torch.Tensor, name: str = "scores") -> None:
@@ -33,66 +33,128 @@ def _require_scores(scores: torch.Tensor, boxes: torch.Tensor, name: str = "scor
         raise ValueError(f"{name} must have shape (N,) = ({boxes.shape[0]},); got shape {tuple(scores.shape)}")
 
 
-def overlapping_pairs(boxes: torch.Tensor, iou_threshold: float, block: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+def overlapping_pairs(boxes: torch.Tensor, iou_threshold: float, slab_size: int = 1 << 17) -> tuple[torch.Tensor, torch.Tensor]:
     """All pairs ``(i, j)``, ``i < j``, of boxes whose IoU exceeds ``iou_threshold``.
 
     IoU above ``t`` needs an overlap of more than ``t`` times each box's width
     and height: ``inter > t * union >= t * w * h`` and ``inter <= overlap_x * h``.
-    Two consequences narrow the search. Along y, the tops of such a pair lie
-    less than ``B = (1 - t) * (largest height)`` apart, so both boxes fall in
-    one band of height ``2B`` in at least one of two tilings of the image by
-    such bands (the second shifted by ``B``). Along x, within a band sorted by
-    ``x1``, a box can only pair with the boxes that start after it and more
-    than ``t * w`` before its right edge: a window of the sorted order (one
-    ``searchsorted``). The boxes are taken in blocks of ``block``; each block
-    gets a dense IoU slab against the union of its members' windows
-    (contiguous slices and elementwise arithmetic), and the slab's entries
-    above the threshold are the pairs. Time and memory grow as ``N`` times a
-    window, not as ``N**2``.
+    So the lower of two such boxes starts less than ``(1 - t) * h`` below the
+    top of the upper one (``h`` the upper one's height, which is less than the
+    lower one's height over ``t``), and the same holds along x. The search uses both:
+
+    - Along y, the image is cut into bands of height ``2B``, with
+      ``B = (1 - t) * (largest height)``. A pair lies in one band, or it
+      straddles the edge between two bands; then the upper box starts within
+      ``(1 - t) * h`` above the edge and the lower one within
+      ``min(B, (1 - t) * h / t)`` below it (``h`` each box's own height). A
+      second sweep takes only the boxes that close to an edge, in bands
+      centred on the edges.
+    - Along x, within a band sorted by ``x1``, a box can only pair with the
+      boxes that start after it and less than ``(1 - t) * w`` after it: the
+      next ``count`` boxes of the sorted order (one ``searchsorted``).
+      Consecutive boxes are taken together in slabs: rows ``p`` against
+      columns ``p + 1 .. p + k``, ``k`` the largest count among the rows, read
+      as a sliding-window view of the sorted coordinates (no copy).
+
+    Time and memory grow as ``N`` times a window, not as ``N**2``. The
+    ``(1 - t)`` of the bounds is widened by a few rounding errors of the
+    boxes' dtype, so that no pair whose computed IoU is above ``t`` is missed:
+    the result is exactly the pairs with ``box_iou(boxes, boxes) > t``.
 
     Args:
         boxes: (N, 4) ``xyxy`` boxes.
         iou_threshold: pairs with IoU strictly above it are returned.
-        block: boxes per slab (memory at most ``block * N`` IoUs).
+        slab_size: IoUs computed at once (at least one row's window), the memory bound.
     Returns:
-        ``(i, j)``, two (E,) int64 tensors of indices into ``boxes``, with ``i < j``.
+        ``(i, j)``, two (E,) int64 tensors of indices into ``boxes``, with ``i < j``, in no particular order.
     """
     _require_boxes(boxes, "boxes")
     t = require_number(iou_threshold, "iou_threshold", 0.0, 1.0)
-    block = require_int(block, "block", minimum=1)
+    slab_size = require_int(slab_size, "slab_size", minimum=1)
     n, device = boxes.shape[0], boxes.device
     empty = torch.zeros(0, dtype=torch.int64, device=device)
-    if n < 2:
+    exact = boxes.double()  # bands, edges and sweep keys, not the IoUs, are computed in float64
+    heights = exact[:, 3] - exact[:, 1]
+    if n < 2 or t >= 1 or float(heights.max()) <= 0:  # no IoU exceeds 1; zero heights give IoU 0
         return empty, empty
-    exact = boxes.double()  # the band and sweep keys, not the IoUs, are computed in float64
-    band = (1 - t) * float((exact[:, 3] - exact[:, 1]).max())
-    if band <= 0:  # t = 1, or every box has zero height: no IoU exceeds t
-        return empty, empty
+    margin = (1 - t) + max(1e-6, 16 * torch.finfo(boxes.dtype).eps)
+    band = margin * float(heights.max())
     y1 = exact[:, 1] - exact[:, 1].min()
-    x_span = float(exact[:, 2].max() - exact[:, 0].min()) + 1.0  # more than any window along x
-    pairs = []
-    for shift in (0.0, band):  # two tilings by bands of height 2 * band
-        group = torch.floor((y1 + shift) / (2 * band))  # (N,)
-        key = group * x_span + (exact[:, 0] - exact[:, 0].min())  # bands in order, x1 within a band
-        order = key.argsort(stable=True)
-        swept, key = boxes[order], key[order]
-        width = (swept[:, 2] - swept[:, 0]).double()
-        # the window of swept box p is p + 1 .. end[p] - 1: same band, x1 < x2[p] - t * w[p]
-        end = torch.searchsorted(key, key + (1 - t) * width, side="left")  # (N,)
-        for start in range(0, n, block):  # slabs of `block` boxes; not a loop over boxes
-            stop = min(start + block, n)
-            last = int(end[start:stop].max())  # the slab's columns: start .. last - 1
-            if last <= start + 1:
-                continue
-            inter, union = _intersection_union(swept[start:stop], swept[start:last])  # (b, w) each
-            rows = torch.arange(start, stop, device=device)[:, None]
-            columns = torch.arange(start, last, device=device)[None, :]
-            hit = (inter / union > t) & (columns > rows)  # 0 / 0 (two empty boxes) is NaN: no hit
-            p, q = hit.nonzero(as_tuple=True)
-            a, b = order[p + start], order[q + start]  # back to indices into `boxes`
-            pairs.append(torch.minimum(a, b) * n + torch.maximum(a, b))
-    codes = torch.unique(torch.cat(pairs)) if pairs else empty  # a pair found in both tilings counts once
-    return codes // n, codes % n
+    x1 = exact[:, 0] - exact[:, 0].min()
+    bands = torch.floor(y1 / (2 * band))  # (N,)
+    i, j = _pairs_in_bands(boxes, bands, x1, margin, t, slab_size)
+    # the pairs across an edge between two bands: both tops near the edge, in bands centred on the edges
+    below_top = y1 - bands * (2 * band)  # how far each top lies below its band's upper edge
+    reach_down = margin * heights  # the upper box of a pair: how far above an edge it can start
+    reach_up = (reach_down / t).clamp_(max=band) if t > 0 else torch.full_like(heights, band)  # the lower box
+    near = ((2 * band - below_top < reach_down) | (below_top < reach_up)).nonzero().squeeze(1)
+    if near.shape[0] >= 2:
+        a, b = _pairs_in_bands(boxes[near], torch.floor((y1[near] + band) / (2 * band)), x1[near], margin, t, slab_size)
+        a, b = near.index_select(0, a), near.index_select(0, b)
+        across = (bands.index_select(0, a) != bands.index_select(0, b)).nonzero().squeeze(1)  # the rest were found above
+        i, j = torch.cat([i, a.index_select(0, across)]), torch.cat([j, b.index_select(0, across)])
+    return i, j
+
+
+def _pairs_in_bands(boxes: torch.Tensor, bands: torch.Tensor, x1: torch.Tensor, margin: float, t: float,
+                    slab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pairs ``(i, j)``, ``i < j``, of one band (equal ``bands``) with IoU above ``t``: the sweep along x."""
+    n, device = boxes.shape[0], boxes.device
+    reach = margin * (boxes[:, 2] - boxes[:, 0]).double()  # how far right of its x1 a box's partners can start
+    key = bands * (float((x1 + reach).max()) + 1.0) + x1  # bands in order, x1 within a band; no window spans two bands
+    order = key.argsort(stable=True)
+    swept, key, reach = boxes.index_select(0, order), key.index_select(0, order), reach.index_select(0, order)
+    # swept box p's window is p + 1 .. p + count[p]: the same band, x1 less than reach[p] further
+    count = torch.searchsorted(key, key + reach, side="left").sub_(torch.arange(1, n + 1, device=device)).clamp_(min=0)
+    widest = int(count.max())
+    if widest == 0:
+        return (torch.zeros(0, dtype=torch.int64, device=device),) * 2
+    rows, offsets = _slab_hits(swept, count, widest, t, slab_size)
+    columns = rows + 1 + offsets
+    swept_bands = bands.index_select(0, order)  # (index_select: the fast gather on the CPU)
+    same = (swept_bands.index_select(0, rows) == swept_bands.index_select(0, columns)).nonzero().squeeze(1)  # a slab reaches past its band
+    a, b = order.index_select(0, rows.index_select(0, same)), order.index_select(0, columns.index_select(0, same))
+    return torch.minimum(a, b), torch.maximum(a, b)
+
+
+def _slab_hits(swept: torch.Tensor, count: torch.Tensor, widest: int, t: float, slab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``p`` and offsets ``o`` with IoU(swept[p], swept[p + 1 + o]) > t, for o < the slab's largest count.
+
+    Each slab is rows ``start .. stop - 1`` against the sliding-window view
+    ``[p, o] -> p + 1 + o`` of the coordinates (zero boxes pad the end). The
+    work buffers are allocated once: at this size, fresh allocations cost more
+    than the arithmetic.
+    """
+    n, device = swept.shape[0], swept.device
+    padded = torch.cat([swept, swept.new_zeros(widest, 4)]).T.contiguous()  # (4, n + widest)
+    x1, y1, x2, y2 = padded
+    area = (x2 - x1) * (y2 - y1)
+    size = max(slab_size, widest)
+    overlap_w, overlap_h, spare = (swept.new_empty(size) for _ in range(3))
+    above = torch.empty(size, dtype=torch.bool, device=device)
+    rows, offsets = [], []
+    start = 0
+    while start < n:
+        # the most rows whose slab, rows x their largest count, fits in slab_size
+        running = count[start:start + slab_size].cummax(0).values.clamp_(min=1)
+        fits = running * torch.arange(1, running.shape[0] + 1, device=device) <= slab_size
+        stop = start + max(int(fits.sum()), 1)
+        k = int(running[stop - start - 1])
+        shape, r = (stop - start, k), slice(start, stop)
+
+        def window(v: torch.Tensor) -> torch.Tensor:
+            return v[start + 1:stop + k].unfold(0, k, 1)  # (stop - start, k) view: [p, o] is box p + 1 + o
+
+        w, h, other = (buffer[:shape[0] * k].view(shape) for buffer in (overlap_w, overlap_h, spare))
+        torch.minimum(x2[r, None], window(x2), out=w).sub_(torch.maximum(x1[r, None], window(x1), out=other)).clamp_(min=0)
+        torch.minimum(y2[r, None], window(y2), out=h).sub_(torch.maximum(y1[r, None], window(y1), out=other))
+        inter = w.mul_(h)  # negative where the boxes miss along y: not above t either
+        union = torch.add(area[r, None], window(area), out=h).sub_(inter)
+        p, o = torch.gt(inter.div_(union), t, out=above[:shape[0] * k].view(shape)).nonzero(as_tuple=True)  # 0 / 0 is NaN: no hit
+        rows.append(p.add_(start))
+        offsets.append(o)
+        start = stop
+    return torch.cat(rows), torch.cat(offsets)
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
@@ -115,7 +177,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     while True:  # rounds of the fixed-point equation; at most N, a few in practice
         # count, for each box, the kept boxes before it that overlap it
         suppressors = torch.zeros(keep.shape, dtype=torch.int32, device=keep.device).index_add_(
-            0, second, keep[first].to(torch.int32)
+            0, second, keep.index_select(0, first).to(torch.int32)
         )
         new_keep = suppressors == 0
         if torch.equal(new_keep, keep):
