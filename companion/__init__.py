@@ -83,4 +83,4 @@ Bad, extreme and empty input: what every function promises
 ``tests/test_bad_input.py`` holds every public function and class to this.
 """
 
-__version__ = "0.3.1"
+__version__ = "0.3.2"

@@ -49,6 +49,7 @@ from companion._checks import (
     require_array,
     require_binary_targets,
     require_class_indices,
+    require_float_dtype,
     require_floating,
     require_in_range,
     require_int,
@@ -590,27 +591,32 @@ def soft_iou_loss(
 # ----------------------------------------------------------------------------- class weights
 
 
-def inverse_frequency_weights(labels: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def inverse_frequency_weights(
+    labels: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Class weights ``w_c = n / (C n_c)`` from pixel counts, for ``weight=`` of :func:`pixel_cross_entropy`.
 
     ``n_c`` is the number of pixels of class ``c`` and ``n = sum_c n_c`` (ignored
     pixels left out); a class holding exactly ``n / C`` pixels gets weight 1, a
     rare class more. A class with no pixels gets weight ``0.0`` (it has nothing
-    to weigh). Counted with one ``bincount``.
+    to weigh). Counted with one ``bincount``; the quotient is taken in float64
+    (exact counts up to 2**53 pixels) and rounded once to ``dtype``.
 
     Args:
         labels: (N, H, W) or any shape, int64 in ``[0, C)`` or ``== ignore_index``.
         num_classes: C.
+        dtype: the weights' floating dtype: the logits' dtype, to pass them to a loss as they are.
     Returns:
-        (C,) float32 on the device of ``labels``.
+        (C,) ``dtype`` on the device of ``labels``.
     """
     require_tensor(labels, "labels")
     require_class_indices(labels, "labels")
     c = require_int(num_classes, "num_classes")
     ignore_index = require_int(ignore_index, "ignore_index", minimum=-(2**63), maximum=2**63 - 1)
+    require_float_dtype(dtype)
     require_values(labels, "labels")  # the counts are the values
     require_in_range(labels, "labels", c, ignore_index)
     flat = labels.reshape(-1).long()  # compared in int64: a narrow dtype would wrap ignore_index
-    counts = torch.bincount(flat[flat != ignore_index], minlength=c).to(torch.float32)  # (C,)
+    counts = torch.bincount(flat[flat != ignore_index], minlength=c).to(torch.float64)  # (C,)
     # w_c = n / (C n_c), and 0 where n_c = 0 (the clamp only keeps 1 / 0 out of the unused branch)
-    return torch.where(counts > 0, counts.sum() / (c * counts.clamp(min=1)), torch.zeros_like(counts))
+    return torch.where(counts > 0, counts.sum() / (c * counts.clamp(min=1)), torch.zeros_like(counts)).to(dtype)

@@ -1233,7 +1233,7 @@ def check_inverse_frequency_weights():
     labels = torch.tensor([[[0, 0, 2, IGNORE], [0, 2, 2, 0]]])
     bad_arguments(fn, {"labels": labels, "num_classes": 3}, {
         "labels": (*NOT_A_TENSOR, labels.float(), labels.bool(), labels + 3, labels.to("meta")),
-        "num_classes": (0, 3.0, None, True), "ignore_index": (1.5, None)})
+        "num_classes": (0, 3.0, None, True), "ignore_index": (1.5, None), "dtype": (torch.int64, torch.bool, "float32", None)})
     for label_dtype in (torch.int16, torch.int32, torch.int64):
         close(fn(labels.to(label_dtype), np.int64(3)), [7 / 12, 0.0, 7 / 9])
     labels8 = torch.where(labels == IGNORE, 255, labels).to(torch.uint8)
@@ -2027,6 +2027,8 @@ def check_box_iou():
     bad_arguments(bx.box_iou_np, {"boxes1": BOXES.numpy(), "boxes2": BOXES.numpy()},
                   {"boxes1": NOT_AN_ARRAY + (BOXES.numpy()[:, :2], BOXES.long().numpy()), "boxes2": NOT_AN_ARRAY})
     raises(bx.paired_box_iou, BOXES, BOXES[:2], name="boxes1")
+    for fn in (bx.box_iou, bx.paired_box_iou, bx.generalized_box_iou):  # two devices ("meta" stands in for a GPU)
+        raises(fn, BOXES, BOXES.to("meta"), name="boxes2")
     reference = iou_reference(BOXES, BOXES)
     for dtype in FLOATS:
         close(bx.box_iou(BOXES.to(dtype), BOXES.to(dtype)), reference, dtype)
@@ -2167,6 +2169,8 @@ def check_nms():
         "boxes": NOT_A_TENSOR + (NMS_BOXES.long(), NMS_BOXES[:, :3]), "scores": NOT_A_TENSOR + (NMS_SCORES[:3], NMS_SCORES.long(), NMS_SCORES[None]),
         "iou_threshold": (-0.1, 1.5, NAN, "0.5", None)})
     every_argument_refuses_an_object(nms.nms, valid)
+    raises(nms.nms, NMS_BOXES, NMS_SCORES.to("meta"), 0.5, name="scores")  # two devices ("meta" stands in for a GPU)
+    raises(nms.batched_nms, NMS_BOXES, NMS_SCORES, torch.zeros(6, dtype=torch.int64, device="meta"), 0.5, name="classes")
     pairs_valid = {"boxes": NMS_BOXES, "iou_threshold": 0.5, "slab_size": 4}
     bad_arguments(nms.overlapping_pairs, pairs_valid, {
         "boxes": NOT_A_TENSOR + (NMS_BOXES.long(), NMS_BOXES[:, :3]), "iou_threshold": (-0.1, 1.5, NAN, None),

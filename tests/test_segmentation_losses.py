@@ -376,6 +376,12 @@ def test_inverse_frequency_weights(device):
     # a loop over classes as the reference
     counts = [(labels == c).sum().item() for c in range(3)]
     assert weights.cpu().tolist() == pytest.approx([10 / (3 * k) if k else 0.0 for k in counts])
+    # in float64 the quotient is the correctly rounded one; other dtypes are that value rounded once
+    exact = [10 / (3 * k) if k else 0.0 for k in counts]
+    assert sl.inverse_frequency_weights(labels, 3, dtype=torch.float64).cpu().tolist() == exact
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        got = sl.inverse_frequency_weights(labels, 3, dtype=dtype)
+        assert got.dtype == dtype and torch.equal(got.cpu(), torch.tensor(exact, dtype=torch.float64).to(dtype))
 
 
 # ----------------------------------------------------------------------------- bad input

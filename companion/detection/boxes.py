@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from companion._checks import require_array, require_floating, require_number, require_tensor
+from companion._checks import require_array, require_floating, require_number, require_same_device, require_tensor
 
 BOX_FORMATS = ("xyxy", "cxcywh")
 _IOU_CHUNK = 1 << 17  # IoUs per chunk of rows in box_iou on the CPU
@@ -105,7 +105,7 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
 
     Args:
         boxes1: (N, 4) ``xyxy`` boxes, ``x1 <= x2``, ``y1 <= y2``.
-        boxes2: (M, 4) ``xyxy`` boxes, same dtype and device.
+        boxes2: (M, 4) ``xyxy`` boxes on the same device (two float dtypes give the promoted one).
     Returns:
         (N, M) tensor, ``iou[i, j] = area(b1_i & b2_j) / area(b1_i | b2_j)``
         in [0, 1]; 0 where the union is empty (two zero-area boxes).
@@ -115,6 +115,7 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """
     _require_boxes(boxes1, "boxes1")
     _require_boxes(boxes2, "boxes2")
+    require_same_device(boxes1, "boxes1", boxes2, "boxes2")
     dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
     boxes1, boxes2 = boxes1.to(dtype), boxes2.to(dtype)
     if torch.is_grad_enabled() and (boxes1.requires_grad or boxes2.requires_grad):
@@ -165,6 +166,7 @@ def paired_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """IoU of row i of ``boxes1`` with row i of ``boxes2`` (a prediction with its own target): (N, 4), (N, 4) -> (N,)."""
     _require_boxes(boxes1, "boxes1")
     _require_boxes(boxes2, "boxes2")
+    require_same_device(boxes1, "boxes1", boxes2, "boxes2")
     if boxes1.shape != boxes2.shape:
         raise ValueError(
             f"boxes1 and boxes2 must have the same shape (N, 4); got {tuple(boxes1.shape)} and {tuple(boxes2.shape)}"
@@ -187,6 +189,7 @@ def generalized_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Ten
     """
     _require_boxes(boxes1, "boxes1")
     _require_boxes(boxes2, "boxes2")
+    require_same_device(boxes1, "boxes1", boxes2, "boxes2")
     inter, union = _intersection_union(boxes1, boxes2)
     iou = inter / union
     enclose_tl = torch.minimum(boxes1[:, None, :2], boxes2[None, :, :2])  # (N, M, 2)

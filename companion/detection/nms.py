@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import torch
 
-from companion._checks import is_integer, require_floating, require_int, require_number, require_tensor
+from companion._checks import is_integer, require_floating, require_int, require_number, require_same_device, require_tensor
 from companion.detection.boxes import _require_boxes
 
 
 def _require_scores(scores: torch.Tensor, boxes: torch.Tensor, name: str = "scores") -> None:
     require_tensor(scores, name)
     require_floating(scores, name)
+    require_same_device(boxes, "boxes", scores, name)
     if scores.shape != (boxes.shape[0],):
         raise ValueError(f"{name} must have shape (N,) = ({boxes.shape[0]},); got shape {tuple(scores.shape)}")
 
@@ -203,6 +204,7 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor
     _require_boxes(boxes, "boxes")
     _require_scores(scores, boxes)
     require_tensor(classes, "classes")
+    require_same_device(boxes, "boxes", classes, "classes")
     if not is_integer(classes):
         raise TypeError(f"classes must hold integer class labels (any integer dtype, not bool); got {classes.dtype}")
     if classes.shape != scores.shape:
