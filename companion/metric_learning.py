@@ -34,6 +34,7 @@ from companion._checks import (
     require_class_indices,
     require_floating,
     require_in_range,
+    require_int,
     require_number,
     require_positive,
     require_tensor,
@@ -316,12 +317,7 @@ def batch_hard_loop(
     reference and the benchmark's baseline.
     """
     n = len(embeddings)
-    if anchors is None:
-        anchors = n
-    elif not isinstance(anchors, int) or isinstance(anchors, bool):
-        raise TypeError(f"anchors must be an int or None; got {type(anchors).__name__}")
-    elif not 0 <= anchors <= n:
-        raise ValueError(f"anchors must lie in [0, {n}] (the number of embeddings); got {anchors}")
+    anchors = n if anchors is None else require_int(anchors, "anchors", minimum=0, maximum=n)
     total, used = 0.0, 0
     for a in range(anchors):
         hardest_pos, hardest_neg = None, None

@@ -38,9 +38,11 @@ from companion._checks import (
     is_integer,
     min_max,
     require_array,
+    require_floating,
     require_in_range,
     require_int,
     require_layout,
+    require_same_device,
     require_same_shape,
     require_tensor,
     require_values,
@@ -310,15 +312,12 @@ def iou_against_threshold(scores: torch.Tensor, targets: torch.Tensor, threshold
     require_tensor(scores, "scores")
     require_tensor(targets, "targets")
     require_tensor(thresholds, "thresholds")
-    if not scores.is_floating_point():
-        raise TypeError(f"scores must have a floating-point dtype; got {scores.dtype}")
-    if not thresholds.is_floating_point():
-        raise TypeError(f"thresholds must have a floating-point dtype; got {thresholds.dtype}")
+    require_floating(scores, "scores")
+    require_floating(thresholds, "thresholds")
     require_layout(thresholds, "thresholds", "(T,)")
     require_same_shape(scores, "scores", targets, "targets")
-    for other, name in ((targets, "targets"), (thresholds, "thresholds")):
-        if other.device != scores.device:
-            raise ValueError(f"scores and {name} must be on the same device; got {scores.device} and {other.device}")
+    require_same_device(scores, "scores", targets, "targets")
+    require_same_device(scores, "scores", thresholds, "thresholds")
     require_values(scores, "scores")
     require_values(targets, "targets")
     if targets.dtype != torch.bool:

@@ -316,38 +316,28 @@ def test_focal_down_weights_easy_pixels(device):
 # ----------------------------------------------------------------------------- soft Dice
 
 
-def test_soft_dice_labels_match_loop_and_gradcheck(device, logits_labels):
+OVERLAP_LOSSES = [(sl.soft_dice_loss, loop_soft_dice), (sl.soft_iou_loss, loop_soft_iou)]
+
+
+@pytest.mark.parametrize("loss, loop", OVERLAP_LOSSES, ids=["dice", "iou"])
+def test_soft_overlap_labels_match_loop_and_gradcheck(device, logits_labels, loss, loop):
     logits, labels = (t.to(device) for t in logits_labels)
     probs, onehot = labelled_probs_and_onehot(logits, labels)
-    expected = loop_soft_dice(probs, onehot, eps=1.0)
-    torch.testing.assert_close(sl.soft_dice_loss(logits, labels, reduction="none"), expected)
-    torch.testing.assert_close(sl.soft_dice_loss(logits, labels), expected.mean())
-    torch.testing.assert_close(sl.soft_dice_loss(logits, labels, reduction="sum"), expected.sum())
+    expected = loop(probs, onehot, eps=1.0)
+    torch.testing.assert_close(loss(logits, labels, reduction="none"), expected)
+    torch.testing.assert_close(loss(logits, labels), expected.mean())
+    torch.testing.assert_close(loss(logits, labels, reduction="sum"), expected.sum())
     logits.requires_grad_()
-    assert torch.autograd.gradcheck(lambda z: sl.soft_dice_loss(z, labels, eps=0.5), (logits,))
+    assert torch.autograd.gradcheck(lambda z: loss(z, labels, eps=0.5), (logits,))
 
 
-def test_soft_dice_masks_match_loop(device, logits_masks):
+@pytest.mark.parametrize("loss, loop", OVERLAP_LOSSES, ids=["dice", "iou"])
+def test_soft_overlap_masks_match_loop(device, logits_masks, loss, loop):
     logits, masks = (t.to(device) for t in logits_masks)
-    expected = loop_soft_dice(torch.sigmoid(logits), masks, eps=1.0)
-    torch.testing.assert_close(sl.soft_dice_loss(logits, masks, reduction="none"), expected)
-    torch.testing.assert_close(sl.soft_dice_loss(logits, masks[:, 0], reduction="none"), expected)
-    torch.testing.assert_close(sl.soft_dice_loss(logits[:, 0], masks[:, 0], reduction="none"), expected)
-
-
-def test_soft_iou_labels_and_masks_match_loop_and_gradcheck(device, logits_labels, logits_masks):
-    logits, labels = (t.to(device) for t in logits_labels)
-    probs, onehot = labelled_probs_and_onehot(logits, labels)
-    expected = loop_soft_iou(probs, onehot, eps=1.0)
-    torch.testing.assert_close(sl.soft_iou_loss(logits, labels, reduction="none"), expected)
-    torch.testing.assert_close(sl.soft_iou_loss(logits, labels), expected.mean())
-    torch.testing.assert_close(sl.soft_iou_loss(logits, labels, reduction="sum"), expected.sum())
-    logits.requires_grad_()
-    assert torch.autograd.gradcheck(lambda z: sl.soft_iou_loss(z, labels, eps=0.5), (logits,))
-    mask_logits, masks = (t.to(device) for t in logits_masks)
-    expected = loop_soft_iou(torch.sigmoid(mask_logits), masks, eps=1.0)
-    torch.testing.assert_close(sl.soft_iou_loss(mask_logits, masks, reduction="none"), expected)
-    torch.testing.assert_close(sl.soft_iou_loss(mask_logits[:, 0], masks[:, 0], reduction="none"), expected)
+    expected = loop(torch.sigmoid(logits), masks, eps=1.0)
+    torch.testing.assert_close(loss(logits, masks, reduction="none"), expected)
+    torch.testing.assert_close(loss(logits, masks[:, 0], reduction="none"), expected)
+    torch.testing.assert_close(loss(logits[:, 0], masks[:, 0], reduction="none"), expected)
 
 
 def test_soft_iou_of_hard_predictions_is_one_minus_iou(device, generator):
